@@ -1,0 +1,85 @@
+"""The FastAPI application: lifespan owns the runtime, routers are mounted, errors rendered."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from gateway import jobs
+from gateway.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from gateway.kit.problems import install_problem_handlers
+from gateway.kit.queue import PeriodicJob
+from gateway.kit.runtime import Runtime, open_runtime
+from gateway.kit.settings import Settings
+from gateway.ops.router import router as ops_router
+from gateway.tenants.router import router as tenants_router
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Self-hosted integration gateway for Slack, Discord, Telegram, Lark/Feishu, DingTalk and WeCom.
+
+**Connect** accounts (OAuth 2.0 with PKCE, or credentials), **receive** verified webhooks as one
+event model, and **act** through built-in and OpenAPI-imported tools.
+
+Authenticate with `Authorization: Bearer <api key>`. Errors are RFC 9457
+`application/problem+json` documents with a stable `code`.
+"""
+
+
+async def _run_periodic(job: PeriodicJob, runtime: Runtime) -> None:
+    ctx: dict[str, Any] = {"runtime": runtime, "job_try": 1}
+    while True:
+        await asyncio.sleep(job.interval_seconds)
+        try:
+            await job.function(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("periodic job %s failed", job.name)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_runtime(settings, tasks=jobs.TASKS) as runtime:
+            app.state.runtime = runtime
+            loops: list[asyncio.Task[None]] = []
+            if not settings.redis_url:
+                loops = [asyncio.create_task(_run_periodic(j, runtime)) for j in jobs.PERIODIC]
+            try:
+                yield
+            finally:
+                for loop in loops:
+                    loop.cancel()
+                for loop in loops:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await loop
+
+    app = FastAPI(
+        title="Integration Gateway",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(ops_router)
+    for router in _domain_routers():
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _domain_routers() -> list[Any]:
+    """Every domain router, in the order they appear in the OpenAPI document."""
+    return [tenants_router]

@@ -1,0 +1,25 @@
+"""``gateway`` — serve, worker, db, keys, tenants, api-keys, oauth-client."""
+
+from __future__ import annotations
+
+import typer
+
+from gateway.cli import db_cmd, keys_cmd, oauth_client_cmd, serve_cmd, tenants_cmd
+
+app = typer.Typer(
+    name="gateway",
+    help="Self-hosted integration gateway for messaging platforms.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve_cmd.serve)
+app.command("worker")(serve_cmd.worker)
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(tenants_cmd.tenants, name="tenants")
+app.add_typer(tenants_cmd.api_keys, name="api-keys")
+app.add_typer(oauth_client_cmd.app, name="oauth-client")
+
+if __name__ == "__main__":
+    app()

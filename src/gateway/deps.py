@@ -1,0 +1,82 @@
+"""``Annotated`` dependency aliases, defined once; routers use these and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.kit.crypto import Keyring
+from gateway.kit.db import take_pending_jobs
+from gateway.kit.errors import InvalidApiKey
+from gateway.kit.runtime import Runtime
+from gateway.kit.settings import Settings
+from gateway.models import Tenant
+from gateway.tenants import service as tenant_service
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+def get_keyring(runtime: RuntimeDep) -> Keyring:
+    return runtime.keyring
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+KeyringDep = Annotated[Keyring, Depends(get_keyring)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: committed before the response is sent, rolled back on error.
+
+    Function scope makes FastAPI run the code after ``yield`` before sending the response, so
+    no 2xx leaves before the commit. Jobs collected during the request are sent after it.
+    """
+    async with runtime.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            session.info.pop("pending_jobs", None)
+            await session.rollback()
+            raise
+        await runtime.dispatch(take_pending_jobs(session))
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="ApiKey", description="A tenant API key: `gwk_…`"
+)
+
+
+async def get_tenant(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Tenant:
+    if credentials is None or not credentials.credentials.strip():
+        raise InvalidApiKey(
+            "Send the API key as 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        return await tenant_service.authenticate(session, credentials.credentials.strip())
+    except InvalidApiKey as exc:
+        exc.headers.setdefault("WWW-Authenticate", "Bearer")
+        raise
+
+
+TenantDep = Annotated[Tenant, Depends(get_tenant)]

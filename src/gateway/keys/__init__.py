@@ -1,0 +1,1 @@
+"""Encryption-key operations: status per key id, rotation of stored ciphertexts."""

@@ -1,0 +1,195 @@
+"""RFC 9457 problem+json rendering for every error, validation errors included.
+
+No handler ever echoes request input (it may hold secrets) or a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.kit.db import DB_UNAVAILABLE_ERRORS
+from gateway.kit.errors import GatewayError
+from gateway.kit.logging import request_id_var
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document with a stable machine ``code``."""
+
+    type: str = Field(description="URI reference identifying the problem type")
+    title: str
+    status: int
+    code: str = Field(description="Stable machine-readable error code")
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = Field(default=None, description="Validation errors")
+    retry_after: float | None = None
+
+
+def problem_response(
+    request: Request | None,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+    }
+    if detail and detail != title:
+        body["detail"] = detail
+    if request is not None:
+        body["instance"] = request.url.path
+    rid = request_id_var.get()
+    if rid:
+        body["request_id"] = rid
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+_STATUS_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    413: ("payload_too_large", "Request body exceeds the limit"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+def _is_json(request: Request) -> bool:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return ctype == "application/json" or ctype.endswith("+json")
+
+
+async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    if exc.status_code >= 500:
+        logger.error("%s: %s", exc.code, exc.message)
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.message,
+        headers=exc.headers or None,
+        extra=exc.extra or None,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    body_errors = [e for e in errors if e.get("loc", ())[:1] == ("body",)]
+    if body_errors and any(e.get("type") == "json_invalid" for e in body_errors):
+        return problem_response(
+            request, status=400, code="malformed_json", title="Request body is not valid JSON"
+        )
+    if body_errors and request.method in {"POST", "PUT", "PATCH"} and not _is_json(request):
+        return problem_response(
+            request,
+            status=415,
+            code="unsupported_media_type",
+            title="Send the request body as application/json",
+        )
+    cleaned = [
+        {
+            "loc": [str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in errors
+    ]
+    return problem_response(
+        request,
+        status=422,
+        code="validation_failed",
+        title="Request failed validation",
+        extra={"errors": cleaned},
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _STATUS_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=code,
+        title=title,
+        detail=detail,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable: %s", type(exc).__name__)
+    return problem_response(
+        request,
+        status=503,
+        code="database_unavailable",
+        title="The database is unavailable; nothing was stored, retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(request, status=500, code="internal_error", title="Internal error")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for exc_type in DB_UNAVAILABLE_ERRORS:
+        if issubclass(exc_type, Exception):
+            app.add_exception_handler(exc_type, _db_unavailable)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": desc}
+    for status, desc in [
+        (400, "Bad request"),
+        (401, "Missing or invalid API key"),
+        (404, "Not found (or owned by another tenant)"),
+        (413, "Request body too large"),
+        (415, "Unsupported media type"),
+        (422, "Validation failed"),
+        (429, "Rate limited"),
+        (503, "A backing service is unavailable"),
+    ]
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting problem+json for the given statuses."""
+    return {s: PROBLEM_RESPONSES[s] for s in statuses if s in PROBLEM_RESPONSES}

@@ -1,0 +1,71 @@
+"""arq ``WorkerSettings``: startup/shutdown own the engine, Redis and the shared HTTP client."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, ClassVar
+
+from arq import cron
+from arq.connections import RedisSettings
+from arq.worker import func
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from gateway import jobs
+from gateway.kit.logging import configure_logging
+from gateway.kit.runtime import open_runtime
+from gateway.kit.settings import Settings
+
+
+def _seconds_set(interval: float) -> set[int] | None:
+    step = max(1, math.ceil(interval))
+    if step >= 60:
+        return None
+    return set(range(0, 60, step))
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = Settings()
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    stack = contextlib.AsyncExitStack()
+    ctx["runtime"] = await stack.enter_async_context(open_runtime(settings, tasks=jobs.TASKS))
+    ctx["exit_stack"] = stack
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    stack: contextlib.AsyncExitStack | None = ctx.get("exit_stack")
+    if stack is not None:
+        await stack.aclose()
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    if not settings.redis_url:
+        raise SystemExit("GATEWAY_REDIS_URL is required for `gateway worker`")
+    rs = RedisSettings.from_dsn(settings.redis_url)
+    # Survive Redis blips (arq#435): retry commands on connection errors.
+    rs.retry_on_error = [RedisConnectionError]
+    rs.conn_retries = 10
+    return rs
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Any]] = [
+        func(fn, name=name)  # type: ignore[arg-type]
+        for name, fn in jobs.TASKS.items()
+    ]
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(
+            job.function,  # type: ignore[arg-type]
+            name=job.name,
+            second=_seconds_set(job.interval_seconds),
+            run_at_startup=True,
+            unique=True,
+        )
+        for job in jobs.PERIODIC
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    queue_name = Settings().queue_name
+    job_timeout = 60
+    max_tries = 8
+    keep_result = 60

@@ -1,0 +1,110 @@
+"""The operator CLI as an operator runs it: real subprocesses against a fresh SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.kit.crypto import generate_key_line
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    data = tmp_path_factory.mktemp("cli")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(
+        GATEWAY_DATA_DIR=str(data),
+        GATEWAY_ENCRYPTION_KEYS=generate_key_line("cli1"),
+        GATEWAY_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def gateway(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli.main", *args],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_db_upgrade_and_current(cli_env: dict[str, str]) -> None:
+    up = gateway(cli_env, "db", "upgrade")
+    assert up.returncode == 0, up.stderr
+    cur = gateway(cli_env, "db", "current")
+    assert cur.returncode == 0
+    assert "up to date" in cur.stdout
+
+
+def test_tenant_and_api_keys(cli_env: dict[str, str]) -> None:
+    gateway(cli_env, "db", "upgrade")
+    made = gateway(cli_env, "tenants", "create", "acme", "--json")
+    assert made.returncode == 0, made.stderr
+    body = json.loads(made.stdout)
+    assert body["tenant_id"].startswith("ten_")
+    assert body["api_key"].startswith("gwk_")
+    dup = gateway(cli_env, "tenants", "create", "acme")
+    assert dup.returncode == 2
+    assert "already exists" in dup.stderr
+    extra = json.loads(gateway(cli_env, "api-keys", "create", "--tenant", "acme", "--json").stdout)
+    revoked = gateway(cli_env, "api-keys", "revoke", extra["id"])
+    assert revoked.returncode == 0
+    assert gateway(cli_env, "api-keys", "revoke", "key_nope").returncode == 2
+
+
+def test_oauth_client_set_list_delete(cli_env: dict[str, str]) -> None:
+    gateway(cli_env, "db", "upgrade")
+    params = json.dumps({"client_id": "111.222", "client_secret": "cli-secret-xyz"})
+    ok = gateway(cli_env, "oauth-client", "set", "--provider", "slack", "--client-params", params)
+    assert ok.returncode == 0, ok.stderr
+    listed = gateway(cli_env, "oauth-client", "list")
+    assert "slack" in listed.stdout
+    assert "111.222" in listed.stdout
+    assert "cli-secret-xyz" not in listed.stdout + listed.stderr
+    db_bytes = (Path(cli_env["GATEWAY_DATA_DIR"]) / "gateway.db").read_bytes()
+    assert b"cli-secret-xyz" not in db_bytes
+    assert gateway(cli_env, "oauth-client", "delete", "--provider", "slack").returncode == 0
+    assert "no system OAuth clients" in gateway(cli_env, "oauth-client", "list").stdout
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["a"]', "JSON object"),
+        ('{"client_id": "x"}', "client_secret"),
+        ('{"client_id": "x", "client_secret": "y", "scopes": "a b"}', "scopes"),
+    ],
+)
+def test_oauth_client_bad_params_exit_2(cli_env: dict[str, str], params: str, message: str) -> None:
+    r = gateway(cli_env, "oauth-client", "set", "--provider", "slack", "--client-params", params)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_keys_generate_prints_a_usable_line_last(cli_env: dict[str, str]) -> None:
+    r = gateway(cli_env, "keys", "generate")
+    assert r.returncode == 0
+    last = r.stdout.strip().splitlines()[-1]
+    kid, b64 = last.split(":", 1)
+    assert kid
+    assert len(b64) == 44
+
+
+def test_keys_rotate_and_status(cli_env: dict[str, str]) -> None:
+    gateway(cli_env, "db", "upgrade")
+    params = json.dumps({"client_id": "a", "client_secret": "b"})
+    gateway(cli_env, "oauth-client", "set", "--provider", "discord", "--client-params", params)
+    env = dict(cli_env, GATEWAY_ENCRYPTION_KEYS=generate_key_line("cli2") + ","
+               + cli_env["GATEWAY_ENCRYPTION_KEYS"])
+    before = gateway(env, "keys", "status")
+    assert "cli1\t1 rows\tin use" in before.stdout
+    rotated = gateway(env, "keys", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "cli1\t0 rows\tretirable" in rotated.stdout
+    assert "cli2\t1 rows\tprimary" in rotated.stdout
