@@ -28,7 +28,10 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def gateway(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli.main", *args],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -100,8 +103,12 @@ def test_keys_rotate_and_status(cli_env: dict[str, str]) -> None:
     gateway(cli_env, "db", "upgrade")
     params = json.dumps({"client_id": "a", "client_secret": "b"})
     gateway(cli_env, "oauth-client", "set", "--provider", "discord", "--client-params", params)
-    env = dict(cli_env, GATEWAY_ENCRYPTION_KEYS=generate_key_line("cli2") + ","
-               + cli_env["GATEWAY_ENCRYPTION_KEYS"])
+    env = dict(
+        cli_env,
+        GATEWAY_ENCRYPTION_KEYS=generate_key_line("cli2")
+        + ","
+        + cli_env["GATEWAY_ENCRYPTION_KEYS"],
+    )
     before = gateway(env, "keys", "status")
     assert "cli1\t1 rows\tin use" in before.stdout
     rotated = gateway(env, "keys", "rotate")

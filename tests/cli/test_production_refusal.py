@@ -20,9 +20,11 @@ GOOD = {
 }
 
 
-def _serve(env_overrides: dict[str, str | None], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _serve(
+    env_overrides: dict[str, str | None], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update({k: v for k, v in GOOD.items()})
+    env.update(GOOD)
     for key, value in env_overrides.items():
         if value is None:
             env.pop(key, None)
@@ -31,7 +33,11 @@ def _serve(env_overrides: dict[str, str | None], tmp_path: Path) -> subprocess.C
     env["GATEWAY_DATA_DIR"] = str(tmp_path)
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli.main", "serve", "--port", "1"],
-        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
 
 

@@ -20,8 +20,12 @@ async def _store_clients(runtime: Runtime, keyring: Keyring, owner: str, n: int)
             provider = f"p{i}-{secrets.token_hex(3)}"
             value = f"client-secret-{secrets.token_hex(8)}"
             await client_service.set_client(
-                session, keyring, owner=owner, provider=provider,
-                client_id=f"cid{i}", client_secret=SecretStr(value),
+                session,
+                keyring,
+                owner=owner,
+                provider=provider,
+                client_id=f"cid{i}",
+                client_secret=SecretStr(value),
             )
             secrets_by_provider[provider] = value
         await session.commit()
@@ -41,8 +45,9 @@ async def test_rotation_moves_every_row_to_the_newest_key(runtime: Runtime) -> N
 
     # Mid-rotation (batch of 3, then stop): both keys are in use and everything decrypts.
     progress: list[int] = []
-    result = await key_service.rotate(runtime.sessionmaker, new, batch_size=3,
-                                      on_progress=progress.append)
+    result = await key_service.rotate(
+        runtime.sessionmaker, new, batch_size=3, on_progress=progress.append
+    )
     assert result.failed == 0
     assert result.rotated >= 7
     assert sum(progress) == result.rotated

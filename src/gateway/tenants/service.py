@@ -69,7 +69,7 @@ async def revoke_api_key(session: AsyncSession, key_id: str) -> ApiKey:
 
 
 async def authenticate(session: AsyncSession, presented: str) -> Tenant:
-    """The tenant owning ``presented``; :class:`InvalidApiKey` for missing, wrong or revoked keys."""
+    """The tenant owning ``presented``; :class:`InvalidApiKey` if missing, wrong or revoked."""
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
         raise InvalidApiKey()
