@@ -1,0 +1,1 @@
+"""Platform providers: one package per platform; the registry is assembled in registry.py."""

@@ -1,0 +1,1 @@
+"""dingtalk provider package: one file per capability (webhook, oauth, normalise, tools)."""

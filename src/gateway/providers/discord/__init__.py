@@ -1,0 +1,1 @@
+"""discord provider package: one file per capability (webhook, oauth, normalise, tools)."""

@@ -1,0 +1,1 @@
+"""generic provider package: one file per capability (webhook, oauth, normalise, tools)."""

@@ -1,0 +1,1 @@
+"""github provider package: one file per capability (webhook, oauth, normalise, tools)."""

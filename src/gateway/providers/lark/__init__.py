@@ -1,0 +1,1 @@
+"""lark provider package: one file per capability (webhook, oauth, normalise, tools)."""

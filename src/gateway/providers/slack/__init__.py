@@ -1,0 +1,1 @@
+"""slack provider package: one file per capability (webhook, oauth, normalise, tools)."""

@@ -1,0 +1,1 @@
+"""standard provider package: one file per capability (webhook, oauth, normalise, tools)."""

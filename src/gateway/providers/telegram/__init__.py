@@ -1,0 +1,1 @@
+"""telegram provider package: one file per capability (webhook, oauth, normalise, tools)."""

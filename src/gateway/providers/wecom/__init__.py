@@ -1,0 +1,1 @@
+"""wecom provider package: one file per capability (webhook, oauth, normalise, tools)."""
