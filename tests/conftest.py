@@ -8,6 +8,7 @@ and its own arq queue name, so concurrent runs cannot see each other's rows or j
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -17,14 +18,18 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from arq.connections import RedisSettings
+from arq.worker import Worker, func
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from gateway import jobs
 from gateway.app import create_app
 from gateway.kit.crypto import generate_key_line
 from gateway.kit.db import create_engine
 from gateway.kit.migrations import upgrade
+from gateway.kit.queue import InProcessQueue
 from gateway.kit.runtime import Runtime
 from gateway.kit.settings import Settings
 from gateway.models import Tenant
@@ -184,3 +189,40 @@ async def tenant(runtime: Runtime) -> TenantCtx:
 @pytest.fixture
 async def other_tenant(runtime: Runtime) -> TenantCtx:
     return await make_tenant(runtime)
+
+
+class JobRunner:
+    """Runs queued jobs to completion the way the tier does it: the in-process dispatcher's
+    drain, or a real arq worker in burst mode against Redis."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        queue = self.runtime.queue
+        if isinstance(queue, InProcessQueue):
+            await queue.drain(timeout)
+            return
+        assert REDIS_URL, "no queue configured"
+        worker = Worker(
+            functions=[func(fn, name=name) for name, fn in jobs.TASKS.items()],
+            redis_settings=RedisSettings.from_dsn(REDIS_URL),
+            queue_name=self.runtime.settings.queue_name,
+            burst=True,
+            poll_delay=0.05,
+            max_jobs=32,
+            ctx={"runtime": self.runtime},
+            handle_signals=False,
+            job_timeout=60,
+            max_tries=5,
+            keep_result=1,
+        )
+        try:
+            await asyncio.wait_for(worker.async_run(), timeout)
+        finally:
+            await worker.close()
+
+
+@pytest.fixture
+def job_runner(runtime: Runtime) -> JobRunner:
+    return JobRunner(runtime)

@@ -70,6 +70,7 @@ __all__ = [
 ]
 
 DEFAULT_RESPONSE_LIMIT = 10 * 1024 * 1024
+_VETTED_CACHE_SIZE = 4096
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Forwarded when a redirect changes origin. Credentials live in many differently named headers
@@ -146,6 +147,7 @@ class GuardedAiohttpTransport(httpx.AsyncBaseTransport):
         self._max_response_bytes = max_response_bytes
         self._upstream_resolver = resolver
         self._resolver: AbstractResolver | None = None
+        self._vetted: set[tuple[str, bytes, int | None, bytes]] = set()
         # ``client=`` is a callable so the aiohttp session is created on first use, inside the
         # running loop (aiohttp binds sessions and connectors to the loop they were created in).
         self._inner = AiohttpTransport(trust_env=False, client=self._open_session)
@@ -172,8 +174,7 @@ class GuardedAiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Vet the URL, then send under the total deadline; the body stream stays bounded."""
         if self._policy is not None:
-            # aiohttp never resolves IP-literal hosts, so the resolver cannot vet them.
-            vet_url(request.url, self._policy)
+            self._vet_url(request.url, self._policy)
         total = _total_timeout(request)
         deadline = None if total is None else asyncio.get_running_loop().time() + total
         scope = asyncio.timeout_at(deadline)
@@ -194,6 +195,19 @@ class GuardedAiohttpTransport(httpx.AsyncBaseTransport):
             response.stream, request, deadline, total, self._max_response_bytes
         )
         return response
+
+    def _vet_url(self, url: httpx.URL, policy: EgressPolicy) -> None:
+        # aiohttp never resolves IP-literal hosts, so the resolver cannot vet them: vet here.
+        # The verdict depends only on these components (the policy is fixed per transport), and
+        # parsing addresses costs ~10 us, so passing verdicts are memoised. Refusals are not, so
+        # an attacker cannot churn the cache with them.
+        key = (url.scheme, url.raw_host, url.port, url.userinfo)
+        if key in self._vetted:
+            return
+        vet_url(url, policy)
+        if len(self._vetted) >= _VETTED_CACHE_SIZE:
+            self._vetted.clear()
+        self._vetted.add(key)
 
     async def aclose(self) -> None:
         """Close the aiohttp session (and connector), then the resolver we created."""

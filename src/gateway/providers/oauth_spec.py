@@ -107,7 +107,7 @@ class OAuthSpec:
 
 
 def _reserved_keys(spec: OAuthSpec, params: Mapping[str, str]) -> set[str]:
-    return (_RESERVED_PARAMS | {spec.client_id_param, spec.scope_param}) & params.keys()
+    return set((_RESERVED_PARAMS | {spec.client_id_param, spec.scope_param}) & params.keys())
 
 
 def rebase_url(url: str, base_url: str | None) -> str:
