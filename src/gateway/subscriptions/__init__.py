@@ -1,0 +1,1 @@
+"""Subscriptions: outbound delivery of unified events to applications."""
