@@ -1,15 +1,17 @@
-"""The operator CLI as an operator runs it: real subprocesses against a fresh SQLite file."""
+"""The operator CLI against a fresh SQLite file (in-process runner; exit codes and the
+stdout/stderr split are what an operator sees)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from gateway.cli.main import app as cli_app
 from gateway.kit.crypto import generate_key_line
 
 
@@ -25,14 +27,18 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-def gateway(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def gateway(env: dict[str, str], *args: str) -> Outcome:
+    gateway_env = {k: v for k, v in env.items() if k.startswith("GATEWAY_")}
+    cleared = {k: None for k in os.environ if k.startswith("GATEWAY_") and k not in gateway_env}
+    result = CliRunner().invoke(cli_app, list(args), env={**cleared, **gateway_env})
+    return Outcome(result.exit_code, result.stdout, result.stderr)
 
 
 def test_db_upgrade_and_current(cli_env: dict[str, str]) -> None:

@@ -13,6 +13,13 @@ from gateway.kit.runtime import Runtime
 from gateway.oauth_clients import service as client_service
 
 
+def _with_session_keys(runtime: Runtime, spec: str) -> Keyring:
+    """Rows written by other tests use the session's key; a real keyring holds every key."""
+    session_keys = runtime.settings.encryption_keys
+    assert session_keys is not None
+    return Keyring.parse(spec + "," + session_keys.get_secret_value())
+
+
 async def _store_clients(runtime: Runtime, keyring: Keyring, owner: str, n: int) -> dict[str, str]:
     secrets_by_provider: dict[str, str] = {}
     async with runtime.sessionmaker() as session:
@@ -38,10 +45,12 @@ async def test_rotation_moves_every_row_to_the_newest_key(runtime: Runtime) -> N
     owner = f"ten_rot{secrets.token_hex(4)}"
     stored = await _store_clients(runtime, old, owner, 7)
 
-    new = Keyring.parse(generate_key_line(f"new{secrets.token_hex(2)}") + "," + old_line)
+    new = _with_session_keys(
+        runtime, generate_key_line(f"new{secrets.token_hex(2)}") + "," + old_line
+    )
     before = await key_service.key_status(runtime.sessionmaker, new)
     assert before.rows_by_key[old.primary_key_id] == 7
-    assert before.retirable(new) == []
+    assert old.primary_key_id not in before.retirable(new)
 
     # Mid-rotation (batch of 3, then stop): both keys are in use and everything decrypts.
     progress: list[int] = []
@@ -55,6 +64,7 @@ async def test_rotation_moves_every_row_to_the_newest_key(runtime: Runtime) -> N
     after = await key_service.key_status(runtime.sessionmaker, new)
     assert after.rows_by_key[old.primary_key_id] == 0
     assert old.primary_key_id in after.retirable(new)
+    assert after.rows_unknown_key == 0
 
     async with runtime.sessionmaker() as session:
         for provider, value in stored.items():
@@ -71,7 +81,9 @@ async def test_rotation_is_resumable_and_idempotent(runtime: Runtime) -> None:
     old = Keyring.parse(old_line)
     owner = f"ten_res{secrets.token_hex(4)}"
     await _store_clients(runtime, old, owner, 3)
-    new = Keyring.parse(generate_key_line(f"n{secrets.token_hex(3)}") + "," + old_line)
+    new = _with_session_keys(
+        runtime, generate_key_line(f"n{secrets.token_hex(3)}") + "," + old_line
+    )
     await key_service.rotate(runtime.sessionmaker, new)
     again = await key_service.rotate(runtime.sessionmaker, new)
     assert again.rotated == 0
@@ -95,6 +107,6 @@ async def test_old_key_still_decrypts_rows_not_yet_rotated(runtime: Runtime) -> 
 async def test_status_flags_rows_under_an_unconfigured_key(runtime: Runtime) -> None:
     lost = Keyring.parse(generate_key_line(f"lost{secrets.token_hex(2)}"))
     await _store_clients(runtime, lost, f"ten_lost{secrets.token_hex(4)}", 1)
-    current = Keyring.parse(generate_key_line(f"cur{secrets.token_hex(2)}"))
+    current = _with_session_keys(runtime, generate_key_line(f"cur{secrets.token_hex(2)}"))
     status = await key_service.key_status(runtime.sessionmaker, current)
     assert status.rows_unknown_key >= 1
