@@ -121,3 +121,15 @@ def test_keys_rotate_and_status(cli_env: dict[str, str]) -> None:
     assert rotated.returncode == 0, rotated.stderr
     assert "cli1\t0 rows\tretirable" in rotated.stdout
     assert "cli2\t1 rows\tprimary" in rotated.stdout
+
+
+def test_doctor_reports_and_exits(cli_env: dict[str, str]) -> None:
+    gateway(cli_env, "db", "upgrade")
+    healthy = gateway(cli_env, "doctor")
+    assert healthy.returncode == 0, healthy.stdout
+    assert "✓ migrations: up to date" in healthy.stdout
+    assert "✓ encryption keys" in healthy.stdout
+    broken = gateway(dict(cli_env, GATEWAY_REDIS_URL="redis://127.0.0.1:1/0"), "doctor")
+    assert broken.returncode == 1
+    assert "✗ queue: Redis unreachable" in broken.stdout
+    assert "→ check GATEWAY_REDIS_URL" in broken.stdout

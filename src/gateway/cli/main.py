@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import db_cmd, keys_cmd, oauth_client_cmd, serve_cmd, tenants_cmd
+from gateway.cli import db_cmd, doctor_cmd, keys_cmd, oauth_client_cmd, serve_cmd, tenants_cmd
 
 app = typer.Typer(
     name="gateway",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)
+app.command("doctor")(doctor_cmd.doctor)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(tenants_cmd.tenants, name="tenants")
