@@ -123,7 +123,8 @@ def test_keys_rotate_and_status(cli_env: dict[str, str]) -> None:
     assert "cli2\t1 rows\tprimary" in rotated.stdout
 
 
-def test_doctor_reports_and_exits(cli_env: dict[str, str]) -> None:
+def test_doctor_reports_and_exits(cli_env: dict[str, str], tmp_path: Path) -> None:
+    cli_env = dict(cli_env, GATEWAY_DATA_DIR=str(tmp_path))
     gateway(cli_env, "db", "upgrade")
     healthy = gateway(cli_env, "doctor")
     assert healthy.returncode == 0, healthy.stdout
