@@ -17,11 +17,20 @@ from gateway.kit.runtime import open_runtime
 from gateway.kit.settings import Settings
 
 
-def _seconds_set(interval: float) -> set[int] | None:
+def cron_schedule(interval: float) -> dict[str, set[int]]:
+    """arq cron fields for "every ``interval`` seconds" (rounded to what cron can express).
+
+    arq treats an omitted field as "every value", so intervals of a minute or more must pin
+    the second (and, from an hour on, the minute) or the job would run every second.
+    """
     step = max(1, math.ceil(interval))
-    if step >= 60:
-        return None
-    return set(range(0, 60, step))
+    if step < 60:
+        return {"second": set(range(0, 60, step))}
+    minutes = max(1, round(step / 60))
+    if minutes < 60:
+        return {"second": {0}, "minute": set(range(0, 60, minutes))}
+    hours = max(1, min(24, round(minutes / 60)))
+    return {"second": {0}, "minute": {0}, "hour": set(range(0, 24, hours))}
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -57,7 +66,7 @@ class WorkerSettings:
         cron(
             job.function,  # type: ignore[arg-type]
             name=job.name,
-            second=_seconds_set(job.interval_seconds),
+            **cron_schedule(job.interval_seconds),  # type: ignore[arg-type]
             run_at_startup=True,
             unique=True,
         )

@@ -4,17 +4,45 @@ old keys keep decrypting mid-rotation, and a key still in use is reported as suc
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from gateway.keys import service as key_service
 from gateway.kit.crypto import FieldContext, Keyring, generate_key_line, key_id_of
-from gateway.kit.runtime import Runtime
+from gateway.kit.db import create_engine
+from gateway.kit.migrations import upgrade
+from gateway.kit.runtime import Runtime, open_runtime
+from gateway.kit.settings import Settings
 from gateway.oauth_clients import service as client_service
+from tests.conftest import PG_URL, _create_pg_database, _drop_pg_database
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A database of its own: rotation rewrites every encrypted row it can see, and the rows of
+    the shared test database must stay under the key the running app holds."""
+    keys = generate_key_line("rot0")
+    if PG_URL:
+        url = await _create_pg_database(PG_URL)
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'rotation.db'}"
+    settings = Settings(data_dir=tmp_path, database_url=url, encryption_keys=SecretStr(keys))
+    engine = create_engine(settings)
+    await upgrade(engine, settings)
+    await engine.dispose()
+    try:
+        async with open_runtime(settings, with_queue=False) as rt:
+            yield rt
+    finally:
+        if PG_URL:
+            await _drop_pg_database(PG_URL, url)
 
 
 def _with_session_keys(runtime: Runtime, spec: str) -> Keyring:
-    """Rows written by other tests use the session's key; a real keyring holds every key."""
+    """A real keyring holds every key in use, including the runtime's own."""
     session_keys = runtime.settings.encryption_keys
     assert session_keys is not None
     return Keyring.parse(spec + "," + session_keys.get_secret_value())
