@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from gateway.deps import SessionDep, TenantDep
+from gateway.invocations import repository
+from gateway.invocations.schemas import InvocationOut
+from gateway.invocations.service import to_out
+from gateway.kit.errors import NotFound
+from gateway.kit.pagination import Page, PageParams, make_page, page_params
+from gateway.kit.problems import problem_responses
+from gateway.models import ToolInvocation
+
+router = APIRouter(
+    prefix="/v1/invocations", tags=["invocations"], responses=problem_responses(401, 422)
+)
+
+
+async def tenant_invocation(
+    invocation_id: Annotated[str, Path(max_length=40)], tenant: TenantDep, session: SessionDep
+) -> ToolInvocation:
+    row = await repository.get(session, tenant.id, invocation_id)
+    if row is None:
+        raise NotFound("no such invocation", code="invocation_not_found")
+    return row
+
+
+TenantInvocationDep = Annotated[ToolInvocation, Depends(tenant_invocation)]
+
+
+@router.get(
+    "",
+    operation_id="list_invocations",
+    response_model=Page[InvocationOut],
+    responses=problem_responses(400),
+)
+async def list_invocations(
+    tenant: TenantDep,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    tool: Annotated[str | None, Query(max_length=120, description="Only this tool")] = None,
+    outcome: Annotated[
+        Literal["ok", "error"] | None, Query(description="Only this outcome")
+    ] = None,
+) -> Page[InvocationOut]:
+    """The tool invocation log, newest first: tool, connection, outcome, status, attempts,
+    duration, the request target with credentials masked and truncated bodies. Auth headers
+    and tokens are never recorded."""
+    rows = await repository.list_page(session, tenant.id, page, tool=tool, outcome=outcome)
+    return Page[InvocationOut].model_validate(make_page(rows, page, to_out))
+
+
+@router.get(
+    "/{invocation_id}",
+    operation_id="get_invocation",
+    response_model=InvocationOut,
+    responses=problem_responses(404),
+)
+async def get_invocation(invocation: TenantInvocationDep) -> InvocationOut:
+    """One logged invocation."""
+    return to_out(invocation)

@@ -1,0 +1,13 @@
+"""Where tool credentials come from: the connect domain's ``gateway.connections.credentials``.
+
+A dependency (not a direct import in the service), so tests can stand in for the connect domain.
+"""
+
+from __future__ import annotations
+
+from gateway.connections import credentials
+from gateway.tools.invoke import CredentialSource
+
+
+def get_credential_source() -> CredentialSource:
+    return credentials

@@ -1,0 +1,1 @@
+"""Toolsets: OpenAPI documents imported as custom tools, with an auth binding."""
