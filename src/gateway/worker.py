@@ -75,6 +75,7 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     queue_name = Settings().queue_name
+    max_jobs = 64
     job_timeout = 60
     max_tries = 8
     keep_result = 60
