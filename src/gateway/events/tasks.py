@@ -1,0 +1,57 @@
+"""Queue tasks of the events domain (registered in ``gateway.jobs``).
+
+- ``process_event_batch(event_ids)``: sent once per committed ingest batch (one Redis write per
+  batch instead of per event keeps the receive path fast). Each event is processed on its own;
+  one that fails transiently is handed to a ``process_event`` job of its own with backoff, so
+  a failure never re-runs its batch-mates.
+- ``process_event(event_id)``: one event (sweeper, retries, replays); ``_job_id`` = event id.
+  A transient failure raises ``arq.Retry`` with exponential backoff and jitter.
+- ``sweep_inbox``: periodic re-enqueue of rows whose job never came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from arq import Retry
+
+from gateway.events import processing
+from gateway.events.states import SWEEP_INBOX
+from gateway.kit.queue import PeriodicJob
+from gateway.kit.runtime import Runtime
+from gateway.kit.settings import Settings
+
+BATCH_CONCURRENCY = 8
+
+
+async def process_event(ctx: dict[str, Any], event_id: str) -> str:
+    runtime: Runtime = ctx["runtime"]
+    outcome = await processing.process_event(runtime, event_id)
+    if outcome.status == "retry":
+        raise Retry(defer=outcome.retry_in)
+    return outcome.status
+
+
+async def process_event_batch(ctx: dict[str, Any], event_ids: list[str]) -> dict[str, int]:
+    runtime: Runtime = ctx["runtime"]
+    limit = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+    async def one(event_id: str) -> str:
+        async with limit:
+            outcome = await processing.process_event(runtime, event_id)
+        if outcome.status == "retry":
+            await runtime.dispatch([processing.retry_job(event_id, outcome.retry_in or 1.0)])
+        return outcome.status
+
+    statuses = await asyncio.gather(*(one(event_id) for event_id in event_ids))
+    return dict(Counter(statuses))
+
+
+async def sweep_inbox(ctx: dict[str, Any]) -> int:
+    runtime: Runtime = ctx["runtime"]
+    return await processing.requeue_stale(runtime)
+
+
+SWEEPER = PeriodicJob(SWEEP_INBOX, sweep_inbox, Settings().sweeper_interval_seconds)

@@ -1,0 +1,1 @@
+"""Receive: webhook endpoints (config, rotation) and the verified, deduplicated ingest path."""
