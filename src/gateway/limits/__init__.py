@@ -1,0 +1,1 @@
+"""Per-tenant API rate limits, webhook flood control and daily quotas."""
