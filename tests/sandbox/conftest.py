@@ -1,0 +1,3 @@
+from tests.sandbox.live import live_gateway
+
+__all__ = ["live_gateway"]
