@@ -12,13 +12,29 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway import jobs
+from gateway.audit.router import router as audit_router
+from gateway.catalogue.router import router as catalogue_router
+from gateway.connections.router import router as connections_router
+from gateway.events.router import router as events_router
+from gateway.invocations.router import router as invocations_router
 from gateway.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.kit.problems import install_problem_handlers
 from gateway.kit.queue import PeriodicJob
 from gateway.kit.runtime import Runtime, open_runtime
 from gateway.kit.settings import Settings
+from gateway.limits.middleware import RateLimitHeadersMiddleware
+from gateway.limits.router import router as limits_router
+from gateway.oauth_flow.router import api_router as oauth_api_router
+from gateway.oauth_flow.router import browser_router as oauth_browser_router
 from gateway.ops.router import router as ops_router
+from gateway.sandbox.router import router as sandbox_router
+from gateway.sandbox.store import sandbox_enabled
+from gateway.subscriptions.router import router as subscriptions_router
 from gateway.tenants.router import router as tenants_router
+from gateway.tools.router import router as tools_router
+from gateway.toolsets.router import router as toolsets_router
+from gateway.webhooks.ingest_router import router as webhook_receiver_router
+from gateway.webhooks.router import router as webhook_endpoints_router
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +91,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_router)
     for router in _domain_routers():
         app.include_router(router)
+    if sandbox_enabled(settings):  # the practice platform: development unless enabled
+        app.include_router(sandbox_router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app
 
 
 def _domain_routers() -> list[Any]:
     """Every domain router, in the order they appear in the OpenAPI document."""
-    return [tenants_router]
+    return [
+        # First: routes are matched in order and this is the hot path (each router ahead of
+        # it costs every webhook delivery a scan of its routes).
+        webhook_receiver_router,
+        tenants_router,
+        catalogue_router,
+        connections_router,
+        oauth_api_router,
+        oauth_browser_router,
+        audit_router,
+        subscriptions_router,
+        webhook_endpoints_router,
+        events_router,
+        limits_router,
+        tools_router,
+        toolsets_router,
+        invocations_router,
+    ]

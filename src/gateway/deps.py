@@ -14,6 +14,8 @@ from gateway.kit.db import take_pending_jobs
 from gateway.kit.errors import InvalidApiKey
 from gateway.kit.runtime import Runtime
 from gateway.kit.settings import Settings
+from gateway.limits import middleware as limits_middleware
+from gateway.limits import service as limits_service
 from gateway.models import Tenant
 from gateway.tenants import service as tenant_service
 
@@ -64,19 +66,32 @@ _bearer = HTTPBearer(
 
 
 async def get_tenant(
+    request: Request,
+    runtime: RuntimeDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Tenant:
+    """The API key's tenant, after charging the request to the key's and tenant's rate limits
+    (429 when over; the RateLimit-* headers go on every authenticated response)."""
     if credentials is None or not credentials.credentials.strip():
         raise InvalidApiKey(
             "Send the API key as 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    presented = credentials.credentials.strip()
+    # A key reads gwk_<prefix>_<secret>; its public prefix names its rate-limit bucket. A key
+    # refused moments ago is refused again before any lookup, so hammering stays cheap.
+    key_prefix = presented.split("_", 2)[1] if presented.count("_") >= 2 else ""
+    if key_prefix:
+        limits_service.refuse_if_recently_limited(runtime, key_prefix)
     try:
-        return await tenant_service.authenticate(session, credentials.credentials.strip())
+        tenant = await tenant_service.authenticate(session, presented)
     except InvalidApiKey as exc:
         exc.headers.setdefault("WWW-Authenticate", "Bearer")
         raise
+    state = await limits_service.check_api_limit(runtime, session, tenant, key_prefix)
+    limits_middleware.attach(request.scope, limits_middleware.ApiCallLimits(key_prefix, state))
+    return tenant
 
 
 TenantDep = Annotated[Tenant, Depends(get_tenant)]

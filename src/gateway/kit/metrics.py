@@ -33,3 +33,32 @@ PROCESSING_LATENCY = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
 )
 EVENTS_PENDING = Gauge("gateway_events_pending", "Inbox rows not yet processed (last sweep)")
+DELIVERY_ATTEMPTS = Counter(
+    "gateway_delivery_attempts_total", "Outbound event delivery attempts", ["outcome"]
+)
+DELIVERY_LATENCY = Histogram(
+    "gateway_delivery_duration_seconds",
+    "Subscriber response time per delivery attempt",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+RATE_LIMITED = Counter(
+    "gateway_rate_limited_total",
+    "Requests refused by a rate limit (api_key, api_tenant, webhook_endpoint)",
+    ["kind"],
+)
+QUOTA_EXCEEDED = Counter(
+    "gateway_quota_exceeded_total", "Operations refused by a daily quota", ["kind"]
+)
+RATE_LIMITER_ERRORS = Counter(
+    "gateway_rate_limiter_errors_total",
+    "Limiter backend failures (the request was let through)",
+    ["operation"],
+)
+TOOL_INVOCATIONS = Counter(
+    "gateway_tool_invocations_total",
+    "Tool invocations by tool (custom tools counted as 'custom') and outcome",
+    ["tool", "outcome"],
+)
+CONNECTION_REFRESHES = Counter(
+    "gateway_connection_refreshes_total", "Token refresh calls by outcome", ["provider", "outcome"]
+)

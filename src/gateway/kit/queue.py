@@ -58,6 +58,11 @@ class ArqQueue:
         self._redis = redis
         self._queue_name = queue_name
 
+    @property
+    def redis(self) -> ArqRedis:
+        """The pool jobs go through (a ``redis.asyncio.Redis``), shared by the rate limiter."""
+        return self._redis
+
     async def enqueue(
         self,
         function: str,

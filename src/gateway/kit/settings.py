@@ -38,10 +38,27 @@ class Settings(BaseSettings):
     log_json: bool = True
     outbound_allowlist: str | None = None
     oauth_state_ttl_seconds: int = Field(default=600, ge=30, le=600)
+    provider_base_urls: dict[str, str] = Field(default_factory=dict)  # dev/tests: mock platforms
+    return_to_origins: str = ""  # origins an OAuth flow may redirect back to (comma-separated)
+    connection_refresh_margin_seconds: int = Field(default=600, ge=60, le=24 * 3600)
     webhook_secret_overlap_seconds: int = Field(default=24 * 3600, ge=0)
     sweeper_interval_seconds: float = Field(default=30.0, gt=0)
     inbox_lease_seconds: float = Field(default=60.0, gt=0)
+    ingest_batch_window_seconds: float = Field(default=0.002, ge=0, le=0.1)
+    event_max_attempts: int = Field(default=5, ge=1, le=50)
     tool_timeout_seconds: float = Field(default=30.0, gt=0, le=30)
+    tool_rate_per_second: float = Field(default=20.0, gt=0)  # outbound calls per connection
+    tool_rate_burst: int = Field(default=40, ge=1)
+    subscription_secret_overlap_seconds: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600)
+    delivery_concurrency_per_subscription: int = Field(default=16, ge=1, le=256)
+    # Rate limits and quotas (0 = unlimited); per-tenant overrides live in tenant_limits.
+    api_rate_limit_rpm: int = Field(default=600, ge=0)
+    api_key_rate_limit_rpm: int = Field(default=300, ge=0)
+    webhook_rate_limit_rps: int = Field(default=200, ge=0)
+    quota_events_per_day: int = Field(default=0, ge=0)
+    quota_invocations_per_day: int = Field(default=0, ge=0)
+    limits_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    sandbox_enabled: bool | None = None  # the built-in sandbox platform; None: on in development
 
     @property
     def is_production(self) -> bool:

@@ -12,6 +12,7 @@ from gateway.providers import (
     generic,
     github,
     lark,
+    sandbox,
     slack,
     standard,
     telegram,
@@ -30,6 +31,7 @@ _PROVIDERS: Final[tuple[Provider, ...]] = (
     github.PROVIDER,
     standard.PROVIDER,
     generic.PROVIDER,
+    sandbox.PROVIDER,
 )
 
 

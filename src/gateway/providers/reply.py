@@ -19,6 +19,7 @@ from gateway.kit.errors import ValidationFailed
 from gateway.providers.dingtalk.tools import SendMessage as DingTalkSend
 from gateway.providers.discord.tools import SendMessage as DiscordSend
 from gateway.providers.lark.tools import SendMessage as LarkSend
+from gateway.providers.sandbox.tools import SendMessage as SandboxSend
 from gateway.providers.slack.tools import SendMessage as SlackSend
 from gateway.providers.telegram.tools import SendMessage as TelegramSend
 from gateway.providers.wecom.tools import SendMessage as WeComSend
@@ -151,6 +152,13 @@ def _dingtalk(event: _Event) -> tuple[str, dict[str, Any]]:
     return DingTalkSend.spec.name, params
 
 
+def _sandbox(event: _Event) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"conversation": event.require(event.conversation_id, "conversation")}
+    if thread := event.thread_id or event.message_id:  # a top-level message starts a thread
+        params["thread_id"] = thread
+    return SandboxSend.spec.name, params
+
+
 def _wecom(event: _Event) -> tuple[str, dict[str, Any]]:
     user = event.require(event.sender_id or _text(event.raw.get("FromUserName")), "sender")
     return WeComSend.spec.name, {"touser": [user]}
@@ -163,6 +171,7 @@ _TARGETS: Final[Mapping[str, Callable[[_Event], tuple[str, dict[str, Any]]]]] = 
     "lark": _lark,
     "dingtalk": _dingtalk,
     "wecom": _wecom,
+    "sandbox": _sandbox,
 }
 
 
