@@ -18,7 +18,7 @@ from gateway.connections.router import router as connections_router
 from gateway.events.router import router as events_router
 from gateway.invocations.router import router as invocations_router
 from gateway.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from gateway.kit.problems import install_problem_handlers
+from gateway.kit.problems import install_problem_handlers, move_problems_to_their_media_type
 from gateway.kit.queue import PeriodicJob
 from gateway.kit.runtime import Runtime, open_runtime
 from gateway.kit.settings import Settings
@@ -93,6 +93,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     if sandbox_enabled(settings):  # the practice platform: development unless enabled
         app.include_router(sandbox_router)
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return move_problems_to_their_media_type(base_openapi())
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)

@@ -20,35 +20,13 @@ import httpx
 import pytest
 
 from tests.conftest import TenantCtx
-from tests.e2e.openapi_rules import MISPLACED, operations, violations
+from tests.e2e.openapi_rules import operations, violations
 from tests.sandbox.live import LiveGateway
 from tests.sandbox.support import connect
 
 GENERATOR = "openapi-python-client"
 GENERATOR_PIN = "openapi-python-client==0.29.1"
 PACKAGE = "gateway_sdk"
-
-#: Violations in other domains' routes, reported to the lead (remove each once fixed):
-#: - every ``problem_responses(...)`` entry (kit/problems.py ``PROBLEM_RESPONSES``) renders the
-#:   Problem schema under application/json and an empty application/problem+json: the SDK
-#:   parses those errors as ``None`` (matched by ``MISPLACED`` below);
-#: - oauth_flow/router.py ``_HTML``: text/html error pages without a schema;
-#: - webhooks/ingest_router.py: 401 documented without content.
-KNOWN_ELSEWHERE = frozenset(
-    {
-        f"GET /oauth/{{provider}}/{leg}: response {status} text/html has no schema"
-        for leg in ("start", "callback")
-        for status in (400, 403, 409)
-    }
-    | {
-        f"{method} /webhooks/{{provider}}/{{endpoint_id}}: {what}"
-        for method in ("GET", "POST")
-        for what in (
-            "error 401 is not documented as problem+json Problem",
-            "response 401 has no typed body",
-        )
-    }
-)
 
 
 def _generator_command() -> list[str]:
@@ -116,10 +94,7 @@ def sdk(
 
 def test_openapi_document_keeps_the_sdk_rules(openapi_document: dict[str, Any]) -> None:
     found = violations(openapi_document)
-    unexpected = {v for v in found if MISPLACED not in v} - KNOWN_ELSEWHERE
-    assert unexpected == set(), "\n".join(sorted(unexpected))
-    # The sandbox's own operations break none of them, the kit's defect included.
-    assert {v for v in found if "/sandbox/" in v} == set()
+    assert found == set(), "\n".join(sorted(found))
     ids = [op["operationId"] for _, _, op in operations(openapi_document)]
     assert len(ids) == len(set(ids))
     for name in ("sandbox_simulate", "sandbox_list_messages", "invoke_tool", "list_events"):

@@ -190,6 +190,21 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def move_problems_to_their_media_type(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI renders a response ``model`` under application/json; errors are sent as
+    application/problem+json, so the OpenAPI document (and generated SDKs) must say so."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                content = response.get("content") or {}
+                problem = (content.get("application/json") or {}).get("schema", {})
+                if PROBLEM_MEDIA_TYPE in content and problem.get("$ref", "").endswith("/Problem"):
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    return schema
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries documenting problem+json for the given statuses."""
     return {s: PROBLEM_RESPONSES[s] for s in statuses if s in PROBLEM_RESPONSES}

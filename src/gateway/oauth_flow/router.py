@@ -20,7 +20,7 @@ browser_router = APIRouter(prefix="/oauth", tags=["oauth"])
 
 ProviderPath = Annotated[str, Path(max_length=64, description="Provider id (or alias)")]
 
-_HTML: dict[str, Any] = {"content": {"text/html": {}}}
+_HTML: dict[str, Any] = {"content": {"text/html": {"schema": {"type": "string"}}}}
 _BROWSER_RESPONSES: dict[int | str, dict[str, Any]] = {
     302: {"description": "Redirect to the provider / to `return_to`"},
     400: {**_HTML, "description": "Failure page naming a reason code"},
