@@ -18,6 +18,7 @@ from gateway.limits import middleware as limits_middleware
 from gateway.limits import service as limits_service
 from gateway.models import Tenant
 from gateway.tenants import service as tenant_service
+from gateway.tenants.auth_cache import ApiKeyCache
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -34,6 +35,15 @@ def get_settings(runtime: RuntimeDep) -> Settings:
 
 def get_keyring(runtime: RuntimeDep) -> Keyring:
     return runtime.keyring
+
+
+def api_key_cache(runtime: Runtime) -> ApiKeyCache:
+    """The process's authenticated-key cache (lives with the runtime, not in a global)."""
+    cache = runtime.extras.get("api_key_cache")
+    if not isinstance(cache, ApiKeyCache):
+        cache = ApiKeyCache(ttl=runtime.settings.api_key_cache_seconds)
+        runtime.extras["api_key_cache"] = cache
+    return cache
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -85,7 +95,13 @@ async def get_tenant(
     if key_prefix:
         limits_service.refuse_if_recently_limited(runtime, key_prefix)
     try:
-        tenant = await tenant_service.authenticate(session, presented)
+        cache = api_key_cache(runtime)
+        cached = cache.get(presented)
+        if cached is None:
+            tenant = await tenant_service.authenticate(session, presented)
+            cache.put(presented, tenant)
+        else:
+            tenant = cached
     except InvalidApiKey as exc:
         exc.headers.setdefault("WWW-Authenticate", "Bearer")
         raise

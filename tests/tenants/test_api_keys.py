@@ -68,3 +68,14 @@ async def test_other_tenants_key_is_404(
     assert r.json()["code"] == "api_key_not_found"
     # and it still works for its owner
     assert (await client.get("/v1/me", headers=other_tenant.headers)).status_code == 200
+
+
+async def test_cached_key_is_refused_right_after_revocation(
+    client: httpx.AsyncClient, tenant: TenantCtx
+) -> None:
+    created = (await client.post("/v1/api-keys", json={}, headers=tenant.headers)).json()
+    theirs = {"Authorization": f"Bearer {created['api_key']}"}
+    for _ in range(3):  # warm the per-process cache
+        assert (await client.get("/v1/me", headers=theirs)).status_code == 200
+    await client.delete(f"/v1/api-keys/{created['id']}", headers=tenant.headers)
+    assert (await client.get("/v1/me", headers=theirs)).status_code == 401

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     webhook_rate_limit_rps: int = Field(default=200, ge=0)
     quota_events_per_day: int = Field(default=0, ge=0)
     quota_invocations_per_day: int = Field(default=0, ge=0)
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     limits_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     sandbox_enabled: bool | None = None  # the built-in sandbox platform; None: on in development
 

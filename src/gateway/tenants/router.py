@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from gateway.deps import SessionDep, TenantDep
+from gateway.deps import RuntimeDep, SessionDep, TenantDep, api_key_cache
 from gateway.kit.errors import NotFound
 from gateway.kit.problems import problem_responses
 from gateway.models import ApiKey
@@ -57,6 +57,8 @@ async def create_key(body: ApiKeyCreate, tenant: TenantDep, session: SessionDep)
     response_model=ApiKeyOut,
     responses=problem_responses(404),
 )
-async def revoke_key(key: TenantApiKeyDep, session: SessionDep) -> ApiKeyOut:
-    """Revoke an API key; it stops working immediately."""
-    return _out(await service.revoke_api_key(session, key.id))
+async def revoke_key(key: TenantApiKeyDep, session: SessionDep, runtime: RuntimeDep) -> ApiKeyOut:
+    """Revoke an API key; it stops working immediately (other replicas: within seconds)."""
+    revoked = _out(await service.revoke_api_key(session, key.id))
+    api_key_cache(runtime).invalidate_all()
+    return revoked
