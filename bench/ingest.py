@@ -296,6 +296,9 @@ def gateway_env(
         GATEWAY_ENCRYPTION_KEYS=keys,
         GATEWAY_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         GATEWAY_LOG_LEVEL="WARNING",
+        GATEWAY_WEBHOOK_RATE_LIMIT_RPS="0",  # measure ingest, not the flood ceiling
+        GATEWAY_API_RATE_LIMIT_RPM="0",
+        GATEWAY_API_KEY_RATE_LIMIT_RPM="0",
     )
     return env
 

@@ -32,12 +32,14 @@ from gateway.kit.errors import (
     BadRequest,
     DecryptionFailed,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
     SignatureInvalid,
 )
 from gateway.kit.ids import new_id
 from gateway.kit.metrics import WEBHOOKS_ACCEPTED, WEBHOOKS_DUPLICATE, WEBHOOKS_REJECTED
 from gateway.kit.runtime import Runtime
+from gateway.limits import service as limits_service
 from gateway.models import WebhookEndpoint
 from gateway.providers.registry import get_provider
 from gateway.providers.webhooks import HandshakeResponse, InboundRequest, sha256_hex
@@ -191,6 +193,12 @@ async def receive(
         raise
     if verified.handshake is not None:
         return verified.handshake
+    # Counted only once the signature verified: unsigned junk cannot spend a sender's budget.
+    try:
+        await limits_service.check_webhook_flood(state.runtime, endpoint.tenant_id, endpoint.id)
+    except RateLimited:
+        _reject(provider.id, "rate_limited")
+        raise
 
     row = _inbox_row(endpoint, verified.provider_event_id, verified.event_type, body)
     row["payload_enc"] = state.runtime.keyring.encrypt(
