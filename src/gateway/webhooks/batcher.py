@@ -49,7 +49,7 @@ class InboxBatcher:
         *,
         window_seconds: float = 0.002,
         max_batch: int = 256,
-        max_inflight: int = 1,
+        max_inflight: int = 2,
         timeout_seconds: float = 5.0,
     ) -> None:
         self._engine = engine
