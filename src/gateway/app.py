@@ -18,7 +18,11 @@ from gateway.connections.router import router as connections_router
 from gateway.events.router import router as events_router
 from gateway.invocations.router import router as invocations_router
 from gateway.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from gateway.kit.problems import install_problem_handlers, move_problems_to_their_media_type
+from gateway.kit.problems import (
+    document_api_limits,
+    install_problem_handlers,
+    move_problems_to_their_media_type,
+)
 from gateway.kit.queue import PeriodicJob
 from gateway.kit.runtime import Runtime, open_runtime
 from gateway.kit.settings import Settings
@@ -96,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return move_problems_to_their_media_type(base_openapi())
+        return document_api_limits(move_problems_to_their_media_type(base_openapi()))
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -221,3 +221,26 @@ async def test_backend_matches_the_deployment(limited_runtime: Runtime) -> None:
     backend = limits_state(limited_runtime).limiter.backend
     expected = RedisBackend if limited_runtime.settings.redis_url else InProcessBackend
     assert isinstance(backend, expected)
+
+
+async def test_every_authenticated_operation_documents_401_and_429(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    authenticated = [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and operation.get("security")
+    ]
+    assert len(authenticated) > 30
+    for path, method, operation in authenticated:
+        responses = operation["responses"]
+        where = f"{method.upper()} {path}"
+        assert "application/problem+json" in responses["401"]["content"], where
+        assert "Retry-After" in responses["429"]["headers"], where
+        success = [r for status, r in responses.items() if status.startswith("2")]
+        assert success, where
+        assert all("RateLimit-Remaining" in r["headers"] for r in success), where
+    receiver = document["paths"]["/webhooks/{provider}/{endpoint_id}"]["post"]["responses"]
+    assert "429" in receiver  # flood control and the daily events quota

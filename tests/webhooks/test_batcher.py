@@ -40,8 +40,8 @@ class Recorder:
         self.statements: list[int] = []
         self.committed: list[list[str]] = []
 
-    async def on_commit(self, ids: list[str]) -> None:
-        self.committed.append(ids)
+    async def on_commit(self, rows: list[dict[str, Any]]) -> None:
+        self.committed.append([row["id"] for row in rows])
 
 
 @pytest.fixture
@@ -90,8 +90,8 @@ async def test_a_failed_statement_fails_its_whole_batch(
 ) -> None:
     committed: list[list[str]] = []
 
-    async def on_commit(ids: list[str]) -> None:
-        committed.append(ids)
+    async def on_commit(rows: list[dict[str, Any]]) -> None:
+        committed.append([row["id"] for row in rows])
 
     async def broken_insert(conn: Any, rows: Any) -> set[str]:
         raise ConnectionResetError("database went away")

@@ -205,6 +205,47 @@ def move_problems_to_their_media_type(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+_RATE_LIMIT_HEADERS: dict[str, Any] = {
+    name: {"description": description, "schema": {"type": "integer"}}
+    for name, description in [
+        ("RateLimit-Limit", "Requests allowed in the window of the tightest bucket"),
+        ("RateLimit-Remaining", "Requests left in that window"),
+        ("RateLimit-Reset", "Seconds until that bucket is full again"),
+    ]
+} | {
+    "RateLimit-Policy": {
+        "description": "The tightest bucket as `limit;w=window_seconds`",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def document_api_limits(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every authenticated operation can answer 401 and 429 (the per-key and per-tenant rate
+    limits run in the authentication dependency) and carries the rate-limit headers; say so
+    in the document so generated SDKs and fuzzers expect them."""
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or not operation.get("security"):
+                continue
+            responses = operation.setdefault("responses", {})
+            for status in ("401", "429"):
+                if status not in responses:
+                    responses[status] = {
+                        "description": PROBLEM_RESPONSES[int(status)]["description"],
+                        "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}},
+                    }
+            responses["429"].setdefault("headers", {})["Retry-After"] = {
+                "description": "Seconds to wait before retrying",
+                "schema": {"type": "integer"},
+            }
+            for status, response in responses.items():
+                if status.startswith("2"):
+                    response.setdefault("headers", {}).update(_RATE_LIMIT_HEADERS)
+    return schema
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries documenting problem+json for the given statuses."""
     return {s: PROBLEM_RESPONSES[s] for s in statuses if s in PROBLEM_RESPONSES}

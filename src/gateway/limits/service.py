@@ -5,7 +5,11 @@ Where each check runs:
     deps.get_tenant            → check_api_limit       every authenticated API request
     webhook ingest (receiver)  → check_webhook_flood   AFTER signature verification, so unsigned
                                                        junk never spends a sender's budget
-    ingest / tool invocation   → consume_daily_quota   when an event is stored / a tool runs
+    webhook ingest (receiver)  → check_event_quota     before the inbox insert (no I/O: this
+                                                       process's last known count for today)
+    inbox group commit         → count_stored_events   after the commit, new rows only, so a
+                                                       duplicate never counts
+    tool invocation            → consume_daily_quota   when a tool runs
     GET /v1/limits             → usage
 
 The limiter (Redis when the process has an arq pool, else in-process) and a short-lived cache of
@@ -71,6 +75,8 @@ class LimitsState:
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, EffectiveLimits]] = {}
         self._refusals: dict[str, Refusal] = {}
+        #: tenant id -> (quota key of the day, stored events counted there when last seen)
+        self.events_seen: dict[str, tuple[str, int]] = {}
 
     def refusal(self, api_key_prefix: str) -> Refusal | None:
         refusal = self._refusals.get(api_key_prefix)
@@ -285,28 +291,62 @@ async def consume_daily_quota(
     new, not a duplicate), inside the transaction that stores it.
     """
     limits = await tenant_limits(runtime, session, tenant_id)
-    field = policy.QUOTA_FIELDS[kind]
-    cap = limits.value(field)
+    cap = limits.value(policy.QUOTA_FIELDS[kind])
     limiter = limits_state(runtime).limiter
     now = limiter.clock()
-    resets_at = policy.day_end(now)
-    until_reset = resets_at.timestamp() - now
+    until_reset = policy.day_end(now).timestamp() - now
     decision = await limiter.add(
         policy.quota_key(tenant_id, kind, now), n, cap, math.ceil(until_reset) + 3600
     )
     if decision.allowed:
         return
+    raise _quota_refused(kind, cap, decision.used, now)
+
+
+def _quota_refused(kind: QuotaKind, cap: int, used: int, now: float) -> QuotaExceeded:
     QUOTA_EXCEEDED.labels(kind).inc()
-    raise QuotaExceeded(
+    field = policy.QUOTA_FIELDS[kind]
+    resets_at = policy.day_end(now)
+    return QuotaExceeded(
         f"daily quota of {cap} {kind} reached; it resets at {resets_at:%Y-%m-%dT%H:%M:%SZ}",
-        retry_after=until_reset,
-        extra={
-            "quota": field,
-            "limit": cap,
-            "used": decision.used,
-            "resets_at": resets_at.isoformat(),
-        },
+        retry_after=resets_at.timestamp() - now,
+        extra={"quota": field, "limit": cap, "used": used, "resets_at": resets_at.isoformat()},
     )
+
+
+async def check_event_quota(runtime: Runtime, tenant_id: str) -> None:
+    """Refuse a webhook delivery once the tenant's stored events reached today's cap.
+
+    No round trip on the receive path: the count is the one this process last saw after a
+    commit (:func:`count_stored_events`, shared across replicas through Redis). Replicas that
+    commit concurrently can overshoot the cap by the events already in flight; nothing stored
+    is ever dropped to make up for it.
+    """
+    limits = await tenant_limits(runtime, None, tenant_id)
+    cap = limits.value("events_per_day")
+    if not cap:
+        return
+    state = limits_state(runtime)
+    seen = state.events_seen.get(tenant_id)
+    if seen is None:
+        return
+    now = state.limiter.clock()
+    key, used = seen
+    if key == policy.quota_key(tenant_id, "events", now) and used >= cap:
+        raise _quota_refused("events", cap, used, now)
+
+
+async def count_stored_events(runtime: Runtime, stored: Mapping[str, int]) -> None:
+    """Add newly stored events (tenant id -> count) to today's usage, after their commit."""
+    state = limits_state(runtime)
+    limiter = state.limiter
+    for tenant_id, n in stored.items():
+        now = limiter.clock()
+        key = policy.quota_key(tenant_id, "events", now)
+        ttl = math.ceil(policy.day_end(now).timestamp() - now) + 3600
+        decision = await limiter.add(key, n, 0, ttl)
+        if decision.used:  # 0: the backend could not answer; keep what we knew
+            state.events_seen[tenant_id] = (key, decision.used)
 
 
 def _source(limits: EffectiveLimits, name: LimitName) -> Source:

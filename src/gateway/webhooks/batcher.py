@@ -7,7 +7,7 @@
         INSERT … VALUES (…), (…) ON CONFLICT (endpoint_id, provider_event_id) DO NOTHING
         RETURNING id   — one statement in autocommit mode = one transaction, durable on return
                                                                                  │
-                                         on_commit(new ids) → one queue job per batch
+                                        on_commit(new rows) → one queue job per batch
 
 Every waiter of a batch is answered only after its statement committed; any failure (database
 down, timeout, shutdown) fails every waiter of that batch, so nothing is acknowledged that was
@@ -33,7 +33,8 @@ from gateway.webhooks.repository import STALE_CONNECTION_ERRORS, insert_inbox_ro
 
 logger = logging.getLogger(__name__)
 
-OnCommit = Callable[[list[str]], Awaitable[None]]
+#: Called after each commit with the rows that were new (duplicates left out), in order.
+OnCommit = Callable[[list[dict[str, Any]]], Awaitable[None]]
 _Waiter = tuple[dict[str, Any], "asyncio.Future[bool]"]
 
 
@@ -118,9 +119,9 @@ class InboxBatcher:
             if self._pending and not self._closed:
                 self._start_flushes()
         if new_ids:
-            ordered = [row["id"] for row, _ in batch if row["id"] in new_ids]
+            stored = [row for row, _ in batch if row["id"] in new_ids]
             try:
-                await self._on_commit(ordered)
+                await self._on_commit(stored)
             except Exception:
                 # Stored is what matters; the sweeper enqueues whatever was not.
                 logger.exception("enqueue after inbox commit failed")

@@ -5,6 +5,7 @@
       verify(current config, previous config while its overlap lasts)
         ├─ SignatureInvalid ──► 401 (verifier's code)     BadRequest ──► 400
         ├─ handshake ─────────► the platform's exact answer, nothing stored
+        ├─ flood ceiling or daily events quota reached ──► 429 + Retry-After, nothing stored
         └─ event ─► row into the group-commit batcher ─► committed ─► ack (or 200 {"ok":true})
                                                   └── not committed ─► 503, nothing acknowledged
 
@@ -20,6 +21,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -70,7 +72,7 @@ class IngestState:
         self.endpoints = EndpointCache(self._fetch, self._build)
         self.inbox = InboxBatcher(
             runtime.engine,
-            self._enqueue,
+            self._after_commit,
             window_seconds=runtime.settings.ingest_batch_window_seconds,
         )
         self._queue_retry_at = 0.0
@@ -103,11 +105,15 @@ class IngestState:
             previous_valid_until=until.timestamp() if until is not None else None,
         )
 
-    async def _enqueue(self, event_ids: list[str]) -> None:
-        """After a batch commit: queue its ids for the next job (coalesced, see below)."""
-        self._to_enqueue.extend(event_ids)
+    async def _after_commit(self, rows: list[dict[str, Any]]) -> None:
+        """After a batch commit: queue its ids for the next job (coalesced, see below), then
+        count the new events against their tenants' daily quotas (duplicates never count)."""
+        self._to_enqueue.extend(row["id"] for row in rows)
         if self._enqueuer is None or self._enqueuer.done():
             self._enqueuer = asyncio.get_running_loop().create_task(self._send_jobs())
+        await limits_service.count_stored_events(
+            self.runtime, Counter(row["tenant_id"] for row in rows)
+        )
 
     async def _send_jobs(self) -> None:
         """One ``process_event_batch`` job per ``ENQUEUE_INTERVAL_SECONDS`` at most, carrying
@@ -198,6 +204,11 @@ async def receive(
         await limits_service.check_webhook_flood(state.runtime, endpoint.tenant_id, endpoint.id)
     except RateLimited:
         _reject(provider.id, "rate_limited")
+        raise
+    try:
+        await limits_service.check_event_quota(state.runtime, endpoint.tenant_id)
+    except RateLimited:
+        _reject(provider.id, "quota_exceeded")
         raise
 
     row = _inbox_row(endpoint, verified.provider_event_id, verified.event_type, body)

@@ -76,7 +76,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "platforms get their own exact body (challenge echo, encrypted `success`, text).",
     },
     204: {"description": "Stored, or a ping answered (Discord webhook events)"},
-    **problem_responses(400, 401, 404, 413, 503),
+    **problem_responses(400, 401, 404, 413, 429, 503),
 }
 
 
