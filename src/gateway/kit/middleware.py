@@ -7,11 +7,13 @@ upload never sits in memory.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.kit.logging import request_id_var
@@ -144,7 +146,16 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
-            method = scope.get("method", "GET")
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - start)
+            counted, timed = _route_metrics(scope.get("method", "GET"), template, status)
+            counted.inc()
+            timed.observe(time.perf_counter() - start)
             request_id_var.reset(token)
+
+
+@functools.lru_cache(maxsize=4096)
+def _route_metrics(method: str, template: str, status: int) -> tuple[Counter, Histogram]:
+    """The metric children of one (method, route template, status): looked up once, as
+    ``labels()`` costs a lock and a tuple per call. Templates, not raw paths, so few keys."""
+    return HTTP_REQUESTS.labels(method, template, str(status)), HTTP_LATENCY.labels(
+        method, template
+    )

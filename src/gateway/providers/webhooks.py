@@ -104,7 +104,9 @@ class VerifiedWebhook:
     """The result of a successful verification.
 
     ``provider_event_id`` is the dedup key (None: the caller dedups on a body digest);
-    ``event_type`` is the platform's raw type; ``payload`` the decrypted, parsed body.
+    ``event_type`` is the platform's raw type; ``payload`` the decrypted, parsed body, and
+    ``document`` the JSON text it was parsed from when that is the raw body itself (the caller
+    may store those bytes instead of serialising ``payload`` again).
     If ``handshake`` is set the caller answers with it and stores no event; otherwise it stores
     the event and answers ``ack`` (or 200 ``{"ok": true}`` when ``ack`` is None).
     """
@@ -115,6 +117,7 @@ class VerifiedWebhook:
     handshake: HandshakeResponse | None = None
     ack: HandshakeResponse | None = None
     is_retry: bool = False
+    document: bytes | None = None
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)

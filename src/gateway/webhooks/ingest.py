@@ -18,14 +18,16 @@ lives in :class:`IngestState`, created by the receiver router's lifespan.
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from prometheus_client import Counter
 from pydantic import BaseModel
 
 from gateway.events.states import PENDING_GRACE_SECONDS, PROCESS_EVENT_BATCH, EventStatus
@@ -44,7 +46,12 @@ from gateway.kit.runtime import Runtime
 from gateway.limits import service as limits_service
 from gateway.models import WebhookEndpoint
 from gateway.providers.registry import get_provider
-from gateway.providers.webhooks import HandshakeResponse, InboundRequest, sha256_hex
+from gateway.providers.webhooks import (
+    HandshakeResponse,
+    InboundRequest,
+    VerifiedWebhook,
+    sha256_hex,
+)
 from gateway.webhooks import repository
 from gateway.webhooks.batcher import InboxBatcher, InboxUnavailable
 from gateway.webhooks.endpoint_cache import EndpointCache, ReceivingEndpoint
@@ -112,7 +119,7 @@ class IngestState:
         if self._enqueuer is None or self._enqueuer.done():
             self._enqueuer = asyncio.get_running_loop().create_task(self._send_jobs())
         await limits_service.count_stored_events(
-            self.runtime, Counter(row["tenant_id"] for row in rows)
+            self.runtime, collections.Counter(row["tenant_id"] for row in rows)
         )
 
     async def _send_jobs(self) -> None:
@@ -153,6 +160,13 @@ class IngestState:
 def ingest_state(runtime: Runtime) -> IngestState | None:
     state: IngestState | None = runtime.extras.get(STATE_KEY)
     return state
+
+
+@functools.cache
+def _counter(metric: Counter, provider: str) -> Counter:
+    """A metric's child for one provider, looked up once (``labels()`` costs a lock and a
+    tuple per call on the hot path)."""
+    return metric.labels(provider)
 
 
 def _reject(provider: str, reason: str) -> None:
@@ -212,10 +226,8 @@ async def receive(
         raise
 
     row = _inbox_row(endpoint, verified.provider_event_id, verified.event_type, body)
-    row["payload_enc"] = state.runtime.keyring.encrypt(
-        json.dumps(verified.payload, separators=(",", ":")),
-        FieldContext("events", "payload_enc", row["id"], endpoint.tenant_id),
-    )
+    where = FieldContext("events", "payload_enc", row["id"], endpoint.tenant_id)
+    row["payload_enc"] = state.runtime.keyring.encrypt(_payload_text(verified), where)
     try:
         is_new = await state.inbox.submit(row)
     except InboxUnavailable:
@@ -225,8 +237,19 @@ async def receive(
             code="database_unavailable",
             headers={"Retry-After": "5"},
         ) from None
-    (WEBHOOKS_ACCEPTED if is_new else WEBHOOKS_DUPLICATE).labels(provider.id).inc()
+    _counter(WEBHOOKS_ACCEPTED if is_new else WEBHOOKS_DUPLICATE, provider.id).inc()
     return verified.ack
+
+
+def _payload_text(verified: VerifiedWebhook) -> str:
+    """The stored document: the verified body as received when it is the JSON itself (strict
+    UTF-8 JSON text cannot hold a raw NUL or a lone surrogate), else the parsed payload."""
+    if verified.document is not None:
+        try:
+            return verified.document.decode("utf-8")
+        except UnicodeDecodeError:  # UTF-16/32 JSON, which json.loads also accepts
+            pass
+    return json.dumps(verified.payload, separators=(",", ":"))
 
 
 def _storable(text: str) -> bool:

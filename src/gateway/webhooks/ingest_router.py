@@ -1,22 +1,22 @@
 """``POST|GET /webhooks/{provider}/{endpoint_id}``: the URL given to the platform.
 
 This is the hot path, so deliveries are served by a plain ASGI route (body read once as bytes,
-a pre-rendered answer, no per-request dependency resolution); the FastAPI operations with the
-same path document the contract in OpenAPI and share the same :func:`receive`. The router's
+a pre-rendered answer, no per-request dependency resolution) that the app registers first among
+its top-level routes (:func:`receiver_route`); the FastAPI operations with the same path document
+the contract in OpenAPI and share the same :func:`receive`. The router's
 lifespan owns the per-process :class:`~gateway.webhooks.ingest.IngestState` (endpoint cache,
-group-commit batcher, job coalescing). Keep this router first in the app: routes are matched in
-order.
+group-commit batcher, job coalescing).
 """
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from gateway.kit.problems import problem_responses
@@ -34,10 +34,6 @@ async def ingest_lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime: Runtime = app.state.runtime
     state = IngestState(runtime)
     runtime.extras[STATE_KEY] = state
-    # The started app holds ~170k GC-tracked objects (modules, models, metadata). Every full
-    # collection rescanned them all: 150-300 ms pauses that set the receive path's p99.
-    # Frozen (moved to the permanent generation), they are skipped; refcounting still frees.
-    gc.freeze()
     try:
         yield
     finally:
@@ -144,12 +140,15 @@ class _RawReceiver:
         await send({"type": "http.response.body", "body": body})
 
 
-router.add_route(
-    RECEIVER_PATH,
-    _RawReceiver(),  # type: ignore[arg-type]  # an ASGI app, which Starlette routes accept
-    methods=["GET", "POST"],
-    include_in_schema=False,
-)
+def receiver_route() -> Route:
+    """The route serving deliveries; the app puts it first among its top-level routes, so a
+    delivery is matched by one regex instead of walking FastAPI's included routers."""
+    return Route(
+        RECEIVER_PATH,
+        _RawReceiver(),  # an ASGI app, which Starlette routes accept
+        methods=["GET", "POST"],
+        include_in_schema=False,
+    )
 
 
 @router.post(

@@ -73,10 +73,10 @@ class SlackWebhookVerifier(WebhookVerifier[SlackWebhookConfig]):
         is_retry = request.header("x-slack-retry-num") is not None
         if is_form_encoded(request) or not request.body.lstrip().startswith(b"{"):
             return _form_event(parse_form(request.body), is_retry)
-        return _json_event(parse_json_object(request.body), is_retry)
+        return _json_event(parse_json_object(request.body), is_retry, request.body)
 
 
-def _json_event(body: dict[str, Any], is_retry: bool) -> VerifiedWebhook:
+def _json_event(body: dict[str, Any], is_retry: bool, document: bytes) -> VerifiedWebhook:
     envelope_type = body.get("type")
     if envelope_type == "url_verification":
         challenge = body.get("challenge")
@@ -96,6 +96,7 @@ def _json_event(body: dict[str, Any], is_retry: bool) -> VerifiedWebhook:
         event_type=event_type if isinstance(event_type, str) else None,
         payload=body,
         is_retry=is_retry,
+        document=document,
     )
 
 

@@ -70,7 +70,12 @@ class TelegramWebhookVerifier(WebhookVerifier[TelegramWebhookConfig]):
         if isinstance(update_id, bool) or not isinstance(update_id, int):
             raise BadRequest("update without an integer update_id", code="invalid_body")
         kind = next((key for key in update if key != "update_id"), None)
-        return VerifiedWebhook(provider_event_id=str(update_id), event_type=kind, payload=update)
+        return VerifiedWebhook(
+            provider_event_id=str(update_id),
+            event_type=kind,
+            payload=update,
+            document=request.body,
+        )
 
 
 VERIFIER = TelegramWebhookVerifier()
