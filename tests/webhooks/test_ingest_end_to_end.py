@@ -204,3 +204,24 @@ async def test_slack_form_encoded_slash_command_is_stored_as_interaction(
     detail = (await client.get(f"/v1/events/{event['id']}", headers=tenant.headers)).json()
     assert detail["raw"]["command"] == "/weather"
     assert json.dumps(detail["raw"])  # the form is stored as a JSON document
+
+
+async def test_non_canonical_json_is_stored_as_received_and_reads_back_the_same(
+    client: httpx.AsyncClient, tenant: TenantCtx
+) -> None:
+    """The raw JSON body is the stored document (no re-serialisation): spacing, key order and
+    ``\\u`` escapes survive, and the event API returns the same value the platform sent."""
+    endpoint = await create_endpoint(client, tenant, "slack", {"signing_secret": SLACK_SECRET})
+    body = (
+        b'{ "type" : "event_callback",  "event_id":"EvCANON1", "team_id":"T1",\n'
+        b' "event": {"user":"U1","type":"message","channel":"C1",'
+        b'"text":"caf\\u00e9 \\ud83d\\ude80 \\u0000end","ts":"1.2"} }'
+    )
+    response = await send(
+        client, receiver_path(endpoint), signing.sign_slack(SLACK_SECRET, body, now())
+    )
+    assert response.status_code == 200
+    [event] = await endpoint_events(client, tenant, endpoint["id"])
+    detail = (await client.get(f"/v1/events/{event['id']}", headers=tenant.headers)).json()
+    assert detail["raw"] == json.loads(body)
+    assert detail["raw"]["event"]["text"] == "café 🚀 \x00end"
