@@ -111,15 +111,6 @@ def test_our_encryptor_is_decrypted_by_wechatpy() -> None:
     )
 
 
-def test_event_without_event_id_has_no_dedup_key() -> None:
-    delivery = encrypt_dingtalk(
-        TOKEN, AES_KEY, APP_KEY, b'{"EventType":"org_dept_create"}', 1_700_000_000_000
-    )
-    result = VERIFIER.verify(delivery.request(1_700_000_000), CONFIG)
-    assert result.provider_event_id is None
-    assert result.event_type == "org_dept_create"
-
-
 def test_rotated_config_answers_with_the_key_that_verified() -> None:
     old_key = "a" * 43
     old = DingTalkWebhookConfig(token=SecretStr("old"), aes_key=SecretStr(old_key), app_key=APP_KEY)
@@ -178,3 +169,21 @@ def test_config_errors_name_the_field(raw: dict[str, str], field: str) -> None:
         VERIFIER.parse_config(raw)
     assert field in str(info.value)
     assert AES_KEY[:-1] not in str(info.value)
+
+
+def test_an_event_without_event_id_dedups_on_its_decrypted_text() -> None:
+    """DingTalk encrypts each redelivery afresh: the dedup key must not depend on the
+    ciphertext, or a retried event would be stored twice."""
+    plaintext = json_bytes({"EventType": "user_add_org", "UserId": ["u1"], "CorpId": "ding1"})
+    now = 1_700_000_000.0
+    first = encrypt_dingtalk(TOKEN, AES_KEY, APP_KEY, plaintext, int(now * 1000), "nonce111")
+    again = encrypt_dingtalk(TOKEN, AES_KEY, APP_KEY, plaintext, int(now * 1000) + 5, "nonce222")
+    assert first.body != again.body
+    one = VERIFIER.verify(first.request(now), CONFIG)
+    two = VERIFIER.verify(again.request(now), CONFIG)
+    assert one.provider_event_id is not None
+    assert one.provider_event_id == two.provider_event_id
+    assert one.event_type == "user_add_org"
+    other = json_bytes({"EventType": "user_add_org", "UserId": ["u2"], "CorpId": "ding1"})
+    third = encrypt_dingtalk(TOKEN, AES_KEY, APP_KEY, other, int(now * 1000), "nonce333")
+    assert VERIFIER.verify(third.request(now), CONFIG).provider_event_id != one.provider_event_id

@@ -43,6 +43,7 @@ from gateway.providers.webhooks import (
     require_header,
     require_query,
     require_secret,
+    sha256_hex,
     unauthenticated,
 )
 from gateway.providers.wxcrypto import WxCryptoError, WxMsgCrypt, decode_encoding_aes_key
@@ -114,7 +115,10 @@ def _verify_event(request: InboundRequest, config: DingTalkWebhookConfig) -> Ver
     reply = success_reply(crypt, request.now)
     is_check_url = event_type == "check_url"
     return VerifiedWebhook(
-        provider_event_id=as_identifier(payload.get("EventId") or payload.get("eventId")),
+        # Without an EventId, the decrypted text: a redelivery is encrypted afresh (new random
+        # prefix), so a digest of the received body would never match the first one.
+        provider_event_id=as_identifier(payload.get("EventId") or payload.get("eventId"))
+        or "sha256:" + sha256_hex(message),
         event_type=event_type if isinstance(event_type, str) else None,
         payload=payload,
         handshake=reply if is_check_url else None,
