@@ -21,6 +21,7 @@ from gateway.invocations.router import router as invocations_router
 from gateway.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.kit.problems import (
     document_api_limits,
+    document_request_problems,
     install_problem_handlers,
     move_problems_to_their_media_type,
 )
@@ -111,7 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return document_api_limits(move_problems_to_their_media_type(base_openapi()))
+        schema = move_problems_to_their_media_type(base_openapi())
+        return document_request_problems(document_api_limits(schema))
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)

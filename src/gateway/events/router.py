@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -11,6 +10,7 @@ from gateway.deps import KeyringDep, SessionDep, TenantDep
 from gateway.events import service
 from gateway.events.schemas import EventFilters, EventOut, EventSummary
 from gateway.events.states import EventStatus
+from gateway.kit.datetimes import IsoDateTime
 from gateway.kit.pagination import Page, PageParams, make_page, page_params
 from gateway.kit.problems import problem_responses
 from gateway.models import Event
@@ -27,8 +27,10 @@ def event_filters(
         str | None, Query(max_length=64, description="Unified type, e.g. `message.received`")
     ] = None,
     status: Annotated[EventStatus | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="Received at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="Received before (ISO 8601)")] = None,
+    since: Annotated[
+        IsoDateTime | None, Query(description="Received at or after (ISO 8601)")
+    ] = None,
+    until: Annotated[IsoDateTime | None, Query(description="Received before (ISO 8601)")] = None,
 ) -> EventFilters:
     return EventFilters(provider, endpoint_id, type, status, since, until)
 

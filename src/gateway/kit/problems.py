@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.kit.db import DB_UNAVAILABLE_ERRORS
@@ -24,9 +25,19 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 class FieldError(BaseModel):
+    """A request field that failed validation."""
+
     loc: list[str | int]
     msg: str
     type: str
+
+
+class PointerError(BaseModel):
+    """A problem inside a JSON document the request carried (an imported OpenAPI document,
+    a tool's parameters): where, as a JSON pointer, and what."""
+
+    path: str = Field(description="JSON pointer (RFC 6901) into the document")
+    message: str
 
 
 class Problem(BaseModel):
@@ -39,7 +50,9 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     request_id: str | None = None
-    errors: list[FieldError] | None = Field(default=None, description="Validation errors")
+    errors: list[FieldError | PointerError] | None = Field(
+        default=None, description="Validation errors"
+    )
     retry_after: float | None = None
 
 
@@ -160,6 +173,27 @@ async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# SQLSTATE 22021 (character_not_in_repertoire): PostgreSQL cannot hold a NUL character in
+# text, so a value carrying one (``%00`` in a path, ``\u0000`` in JSON) fails in the driver.
+# That is bad input, not a fault; SQLite stores NUL, so only this tier ever raises it.
+_NUL_IN_TEXT = "22021"
+
+
+async def _db_refused_input(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    driver_error = getattr(exc.orig, "driver_exception", None) or getattr(
+        exc.orig, "__cause__", None
+    )
+    if getattr(driver_error, "sqlstate", None) != _NUL_IN_TEXT:
+        return await _unexpected(request, exc)
+    return problem_response(
+        request,
+        status=422,
+        code="invalid_characters",
+        title="Text in the request contains a NUL character",
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(request, status=500, code="internal_error", title="Internal error")
@@ -169,6 +203,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _db_refused_input)
     for exc_type in DB_UNAVAILABLE_ERRORS:
         if issubclass(exc_type, Exception):
             app.add_exception_handler(exc_type, _db_unavailable)
@@ -243,6 +278,34 @@ def document_api_limits(schema: dict[str, Any]) -> dict[str, Any]:
             for status, response in responses.items():
                 if status.startswith("2"):
                     response.setdefault("headers", {}).update(_RATE_LIMIT_HEADERS)
+    return schema
+
+
+def document_request_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document the refusals the shared machinery gives regardless of the route: a JSON body
+    that does not parse is 400 and a body that is not JSON is 415 (``_validation_error``), and
+    a `cursor` that is not one of ours is 400 (``kit.pagination``)."""
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            statuses: list[str] = []
+            body = (operation.get("requestBody") or {}).get("content") or {}
+            if "application/json" in body:
+                statuses += ["400", "415"]
+            parameters = operation.get("parameters") or []
+            if any(p.get("in") == "query" and p.get("name") == "cursor" for p in parameters):
+                statuses.append("400")
+            responses = operation.setdefault("responses", {})
+            for status in statuses:
+                responses.setdefault(
+                    status,
+                    {
+                        "description": PROBLEM_RESPONSES[int(status)]["description"],
+                        "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}},
+                    },
+                )
     return schema
 
 

@@ -121,9 +121,12 @@ async def message_reader(
 
 
 def _single_valued(pairs: list[tuple[str, str]]) -> dict[str, str] | None:
-    """RFC 6749 §3.1: parameters must not repeat."""
+    """RFC 6749 §3.1: parameters must not repeat. A NUL character is refused too: no valid
+    parameter has one, and PostgreSQL cannot even compare text holding one."""
     values = dict(pairs)
-    return values if len(values) == len(pairs) else None
+    if len(values) != len(pairs) or any("\x00" in k + v for k, v in pairs):
+        return None
+    return values
 
 
 def _redirect(consent: ConsentRequest, runtime: Runtime, params: dict[str, str]) -> Response:
@@ -161,7 +164,7 @@ async def authorize(request: Request, session: SessionDep, runtime: RuntimeDep) 
     `/oauth/sandbox/callback` redirect URI."""
     params = _single_valued(request.query_params.multi_items())
     if params is None:
-        return error_page("invalid_request", "a parameter was given more than once")
+        return error_page("invalid_request", "a parameter was repeated or malformed")
     try:
         consent = await authorization.check_request(session, runtime.settings, params, utcnow())
     except AuthorizeRefused as exc:
