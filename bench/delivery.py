@@ -1,19 +1,24 @@
 """Event delivery throughput: one worker process delivering to a loopback subscriber.
 
-Seeds N unified events with one delivery each (one subscription), then lets ONE process run the
-real ``deliver`` job for every delivery — read the delivery/subscription/event, decrypt the raw
-payload and the signing secret, sign (Standard Webhooks), POST through the shared SSRF-guarded
-client, record the attempt and the outcome — and measures the wall time until every delivery is
-``succeeded``. The subscriber is a uvicorn (uvloop + httptools) process answering 200, and it
-counts what it received, so the figure is checked end to end.
+Seeds N unified events with one delivery each (one subscription), queues the jobs fan-out would
+queue for them (``deliver_many`` jobs of up to 100 deliveries; ``--shape single``: one
+``deliver`` job per delivery, the old shape), then lets ONE process run them — read the
+delivery/subscription/event, decrypt the raw payload and the signing secret, sign (Standard
+Webhooks), POST through the shared SSRF-guarded client, record the attempt and the outcome — and
+measures the wall time until every delivery is ``succeeded``. The subscriber is a uvicorn
+(uvloop + httptools) process answering 200, and it counts what it received, so the figure is
+checked end to end.
 
-    uv run python bench/delivery.py [--events 5000] [--rounds 3]
+    uv run python bench/delivery.py [--events 5000] [--rounds 3] [--shape batch|single]
         [--database-url postgresql+asyncpg://…] [--redis-url redis://…] [--concurrency 32]
+    uv run python bench/delivery.py --matrix --database-url … --redis-url …
 
 Without ``--redis-url`` the in-process dispatcher runs the jobs (embedded mode); with it an arq
-``Worker`` (burst mode, ``max_jobs`` = ``--concurrency``) in this process does. Without
-``--database-url`` a fresh SQLite file is used; with it, a fresh database is created beside the
-given one and dropped afterwards. Loopback only.
+``Worker`` in this process does, configured like ``gateway.worker.WorkerSettings`` (burst mode;
+``max_jobs`` = ``--concurrency``). Without ``--database-url`` a fresh SQLite file is used; with
+it, a fresh database is created beside the given one and dropped afterwards. ``--matrix`` runs
+SQLite in-process, PostgreSQL in-process and PostgreSQL + arq one after the other and prints a
+summary. Loopback only.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +47,7 @@ from pydantic import SecretStr
 
 from gateway import jobs
 from gateway.kit.crypto import FieldContext, generate_key_line
-from gateway.kit.db import create_engine
+from gateway.kit.db import PendingJob, create_engine
 from gateway.kit.ids import new_id
 from gateway.kit.migrations import upgrade
 from gateway.kit.queue import InProcessQueue
@@ -50,7 +56,13 @@ from gateway.kit.settings import Settings
 from gateway.models import Delivery, Event
 from gateway.models.base import utcnow
 from gateway.subscriptions import service
-from gateway.subscriptions.policy import deliver_job_id
+from gateway.subscriptions.policy import (
+    deliver_job,
+    deliver_job_id,
+    deliver_many_jobs,
+    delivery_policy,
+    set_delivery_policy,
+)
 from gateway.subscriptions.schemas import SubscriptionCreate
 from gateway.tenants import service as tenant_service
 
@@ -136,7 +148,7 @@ async def fresh_database(base_url: str | None, data_dir: Path) -> AsyncIterator[
     if base_url is None:
         yield f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
         return
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
     from sqlalchemy.engine import make_url
 
     url = make_url(base_url)
@@ -270,41 +282,63 @@ async def raw_post_rate(
     return requests / (time.perf_counter() - started), (cpu_seconds() - cpu) / requests * 1000
 
 
-async def run_round(runtime: Runtime, args: argparse.Namespace, port: int) -> tuple[float, float]:
+def queued_jobs(args: argparse.Namespace, ids: list[str]) -> list[PendingJob]:
+    """What fan-out queues for these first attempts (or the old one-job-per-delivery shape)."""
+    if args.shape == "single":
+        return [deliver_job(delivery_id, 0) for delivery_id in ids]
+    return deliver_many_jobs(deliver_job_id(delivery_id, 0) for delivery_id in ids)
+
+
+async def requeued(runtime: Runtime) -> int:
+    """Deliveries that found their subscriber busy and went on as a job of their own."""
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    async with runtime.engine.connect() as conn:
+        result = await conn.execute(
+            sa.select(sa.func.count()).select_from(table).where(table.c.job_seq > 1)
+        )
+        return int(result.scalar_one())
+
+
+@dataclass(frozen=True)
+class Round:
+    rate: float
+    cpu_ms: float
+    requeued: int
+
+
+async def run_round(runtime: Runtime, args: argparse.Namespace, port: int) -> Round:
     ids = await seed(runtime, f"http://127.0.0.1:{port}/hook", args.events)
-    before_ok = await succeeded(runtime)
+    before_ok, before_requeued = await succeeded(runtime), await requeued(runtime)
     before_received = await received_count(port)
-    started, cpu = time.perf_counter(), cpu_seconds()
-    if args.redis_url:
+    assert runtime.queue is not None
+    if runtime.settings.redis_url:
         from arq.worker import Worker, func
 
-        assert runtime.queue is not None
-        for delivery_id in ids:
-            await runtime.queue.enqueue(
-                "deliver", delivery_id, job_id=deliver_job_id(delivery_id, 0)
-            )
+        from gateway.worker import WorkerSettings
+
+        await runtime.dispatch(queued_jobs(args, ids))
         # enqueueing is the API's cost, not the worker's
         started, cpu = time.perf_counter(), cpu_seconds()
         worker = Worker(
-            functions=[func(fn, name=name) for name, fn in jobs.TASKS.items()],
-            redis_settings=_redis_settings(args.redis_url),
+            functions=[func(fn, name=name) for name, fn in jobs.TASKS.items()],  # type: ignore[arg-type]
+            redis_settings=_redis_settings(runtime.settings.redis_url),
             queue_name=runtime.settings.queue_name,
             burst=True,
-            poll_delay=0.01,
+            poll_delay=args.poll_delay,
             max_jobs=args.concurrency,
+            job_timeout=WorkerSettings.job_timeout,
+            max_tries=WorkerSettings.max_tries,
+            keep_result=WorkerSettings.keep_result,
             ctx={"runtime": runtime},
             handle_signals=False,
-            keep_result=0,
         )
         try:
             await worker.async_run()
         finally:
             await worker.close()
     else:
-        queue = runtime.queue
-        assert isinstance(queue, InProcessQueue)
-        for delivery_id in ids:
-            await queue.enqueue("deliver", delivery_id, job_id=deliver_job_id(delivery_id, 0))
+        started, cpu = time.perf_counter(), cpu_seconds()
+        await runtime.dispatch(queued_jobs(args, ids))
         # Poll the outcome rather than ``queue.drain()``, whose wait over every queued task
         # would cost more than the work at this size.
         deadline = time.perf_counter() + 600
@@ -317,7 +351,7 @@ async def run_round(runtime: Runtime, args: argparse.Namespace, port: int) -> tu
     arrived = await received_count(port) - before_received
     if delivered != args.events or arrived != args.events:
         raise SystemExit(f"incomplete: {delivered} succeeded, {arrived} received of {args.events}")
-    return args.events / elapsed, cpu_ms
+    return Round(args.events / elapsed, cpu_ms, await requeued(runtime) - before_requeued)
 
 
 def _redis_settings(url: str) -> Any:
@@ -326,15 +360,50 @@ def _redis_settings(url: str) -> Any:
     return RedisSettings.from_dsn(url)
 
 
-async def main(args: argparse.Namespace) -> None:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp, subscriber_process(port):
-        async with fresh_database(args.database_url, Path(tmp)) as database_url:
+async def profile_round(runtime: Runtime, args: argparse.Namespace, port: int) -> None:
+    """One more round under cProfile (slower; only the proportions mean something)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        await run_round(runtime, args, port)
+    finally:
+        profiler.disable()
+    path = Path(tempfile.gettempdir()) / f"delivery-{os.getpid()}.pstats"
+    profiler.dump_stats(path)
+    stats = pstats.Stats(profiler).strip_dirs()
+    print(f"profile of one round (saved to {path}), top {args.profile} functions by own time:")
+    stats.sort_stats("tottime").print_stats(args.profile)
+
+
+@dataclass(frozen=True)
+class Config:
+    database: str
+    queue: str
+    rounds: list[Round]
+    bare: list[tuple[float, float]]
+
+    @property
+    def per_cpu_second(self) -> float:
+        return 1000 / statistics.median(r.cpu_ms for r in self.rounds)
+
+    @property
+    def median_rate(self) -> float:
+        return statistics.median(r.rate for r in self.rounds)
+
+
+async def run_config(
+    args: argparse.Namespace, port: int, database_url: str | None, redis_url: str | None
+) -> Config:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with fresh_database(database_url, Path(tmp)) as url:
             settings = Settings(
                 env="development",
                 data_dir=Path(tmp),
-                database_url=database_url,
-                redis_url=args.redis_url,
+                database_url=url,
+                redis_url=redis_url,
                 queue_name=f"gwbench:{secrets.token_hex(4)}",
                 encryption_keys=SecretStr(generate_key_line("bench")),
                 outbound_allowlist="127.0.0.0/8",
@@ -344,33 +413,72 @@ async def main(args: argparse.Namespace) -> None:
             await upgrade(engine, settings)
             await engine.dispose()
             async with open_runtime(settings, tasks=jobs.TASKS) as runtime:
-                if not args.redis_url:
+                if not redis_url:
                     # the embedded dispatcher with the requested job concurrency (default 32)
                     runtime.queue = InProcessQueue(
                         jobs.TASKS, ctx={"runtime": runtime}, concurrency=args.concurrency
                     )
-                rounds: list[tuple[float, float]] = []
-                raw: list[tuple[float, float]] = []
+                if args.batch_concurrency:
+                    policy = delivery_policy(runtime)
+                    set_delivery_policy(
+                        runtime, replace(policy, batch_concurrency=args.batch_concurrency)
+                    )
+                rounds: list[Round] = []
+                bare: list[tuple[float, float]] = []
                 for _ in range(args.rounds):
-                    raw.append(await raw_post_rate(runtime, port, args.events, args.concurrency))
+                    bare.append(await raw_post_rate(runtime, port, args.events, args.concurrency))
                     rounds.append(await run_round(runtime, args, port))
-    database = "postgresql" if args.database_url else "sqlite"
-    queue = "arq/redis" if args.redis_url else "in-process"
-    print(
-        f"delivery: {args.events} events x {args.rounds} rounds, {database}, {queue}, "
-        f"concurrency {args.concurrency}, loop {args.loop}"
+                if args.profile:
+                    await profile_round(runtime, args, port)
+    config = Config(
+        "postgresql" if database_url else "sqlite",
+        "arq worker" if redis_url else "in-process",
+        rounds,
+        bare,
     )
-    rates, cpu = [r for r, _ in rounds], [c for _, c in rounds]
-    bare, bare_cpu = [r for r, _ in raw], [c for _, c in raw]
-    print("  deliveries/s per round:      " + ", ".join(f"{r:,.0f}" for r in rates))
-    print("  bare POSTs/s, same client:   " + ", ".join(f"{r:,.0f}" for r in bare))
-    print("  CPU ms per delivery:         " + ", ".join(f"{c:.2f}" for c in cpu))
-    print("  CPU ms per bare POST:        " + ", ".join(f"{c:.2f}" for c in bare_cpu))
-    median = statistics.median(rates)
-    ratio = statistics.median(r / b for r, b in zip(rates, bare, strict=True))
-    per_cpu = 1000 / statistics.median(cpu)
-    print(f"  median: {median:,.0f} deliveries/s ({ratio:.2f}x the bare POST rate of the run)")
-    print(f"  per CPU-second of the worker process: {per_cpu:,.0f} deliveries")
+    report(args, config)
+    return config
+
+
+def report(args: argparse.Namespace, config: Config) -> None:
+    rounds, bare = config.rounds, config.bare
+    print(
+        f"delivery: {args.events} events x {args.rounds} rounds, {config.database}, "
+        f"{config.queue}, {args.shape} jobs, concurrency {args.concurrency}, loop {args.loop}"
+    )
+    print("  deliveries/s per round:      " + ", ".join(f"{r.rate:,.0f}" for r in rounds))
+    print("  bare POSTs/s, same client:   " + ", ".join(f"{r:,.0f}" for r, _ in bare))
+    print("  CPU ms per delivery:         " + ", ".join(f"{r.cpu_ms:.2f}" for r in rounds))
+    print("  CPU ms per bare POST:        " + ", ".join(f"{c:.2f}" for _, c in bare))
+    print("  re-queued (subscriber busy): " + ", ".join(str(r.requeued) for r in rounds))
+    ratio = statistics.median(r.rate / b for r, (b, _) in zip(rounds, bare, strict=True))
+    print(
+        f"  median: {config.median_rate:,.0f} deliveries/s "
+        f"({ratio:.2f}x the bare POST rate of the run)"
+    )
+    print(f"  per CPU-second of the worker process: {config.per_cpu_second:,.0f} deliveries")
+
+
+async def main(args: argparse.Namespace) -> None:
+    port = free_port()
+    with subscriber_process(port):
+        if not args.matrix:
+            await run_config(args, port, args.database_url, args.redis_url)
+            return
+        if not (args.database_url and args.redis_url):
+            raise SystemExit("--matrix needs --database-url and --redis-url")
+        configs = [
+            await run_config(args, port, None, None),
+            await run_config(args, port, args.database_url, None),
+            await run_config(args, port, args.database_url, args.redis_url),
+        ]
+    print(f"summary ({args.shape} jobs, median of {args.rounds} rounds):")
+    for config in configs:
+        print(
+            f"  {config.database + ', ' + config.queue:<24} "
+            f"{config.median_rate:>7,.0f} deliveries/s   "
+            f"{config.per_cpu_second:>7,.0f} per CPU-second"
+        )
 
 
 def cli() -> None:
@@ -381,6 +489,11 @@ def cli() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL"))
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--shape", choices=("batch", "single"), default="batch")
+    parser.add_argument("--matrix", action="store_true")
+    parser.add_argument("--poll-delay", type=float, default=0.5, help="arq poll_delay")
+    parser.add_argument("--batch-concurrency", type=int, default=0)
+    parser.add_argument("--profile", type=int, default=0, help="profile a round, print top N")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

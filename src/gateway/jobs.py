@@ -14,6 +14,7 @@ from gateway.tools import tasks as tool_tasks
 
 TASKS: Final[dict[str, TaskFn]] = {
     "deliver": subscription_tasks.deliver,
+    "deliver_many": subscription_tasks.deliver_many,
     "process_event": event_tasks.process_event,
     "process_event_batch": event_tasks.process_event_batch,
 }

@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 
 from gateway.kit.runtime import Runtime
 from gateway.subscriptions import repository
-from gateway.subscriptions.policy import DeliveryPolicy
+from gateway.subscriptions.policy import DeliveryPolicy, deliver_many_job_id
 from gateway.subscriptions.tasks import deliver, requeue_overdue
 from tests.conftest import REDIS_URL, JobRunner, TenantCtx
 from tests.subscriptions.conftest import MovableClock
@@ -242,11 +242,16 @@ async def test_arq_worker_killed_mid_delivery_redelivers_same_webhook_id(
     job_runner: JobRunner,
     tmp_path: Path,
 ) -> None:
-    """A real arq worker process is SIGKILLed while the subscriber holds its request; once
-    arq's in-progress lease lapses (deleted here instead of waiting job_timeout + 10 s) another
-    worker runs the same job and the subscriber receives the same ``webhook-id`` again."""
+    """One event fans out to three subscribers in one ``deliver_many`` job. A real arq worker
+    process is SIGKILLed after two deliveries were recorded, while the third subscriber holds
+    its request; once arq's in-progress lease lapses (deleted here instead of waiting
+    job_timeout + 10 s) another worker runs the same job: the unfinished delivery arrives again
+    with the same ``webhook-id``, the two recorded ones are not sent again."""
     assert REDIS_URL
-    sub = await subscribe(client, tenant, subscriber, "/killed", ["*"])
+    killed = await subscribe(client, tenant, subscriber, "/killed", ["*"])
+    done_first = [
+        await subscribe(client, tenant, subscriber, path, ["*"]) for path in ("/ok1", "/ok2")
+    ]
     release = asyncio.Event()
     subscriber.script("/killed", Reply(hang=release), Reply(status=200))
     settings = runtime.settings
@@ -265,8 +270,11 @@ async def test_arq_worker_killed_mid_delivery_redelivers_same_webhook_id(
         [sys.executable, "-c", _WORKER], env=env, cwd=tmp_path, stderr=subprocess.DEVNULL
     )
     try:
-        event, _ = await make_event(runtime, tenant.tenant.id)
+        event, created = await make_event(runtime, tenant.tenant.id)
+        assert created == 3
         await subscriber.wait_for("/killed", 1, timeout=30)
+        for sub in done_first:
+            await _wait_for_status(client, tenant, sub["id"], "succeeded")
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
     finally:
@@ -274,17 +282,31 @@ async def test_arq_worker_killed_mid_delivery_redelivers_same_webhook_id(
             worker.kill()
             worker.wait(timeout=10)
     release.set()
-    [pending] = await deliveries(client, tenant, sub["id"])
+    [pending] = await deliveries(client, tenant, killed["id"])
     assert pending["status"] == "pending"
     assert pending["attempt_count"] == 0
 
     assert runtime.queue is not None
     redis = runtime.queue._redis  # type: ignore[attr-defined]
-    assert await redis.delete(f"arq:in-progress:{pending['id']}") == 1
+    ids = [pending["id"]] + [
+        (await deliveries(client, tenant, s["id"]))[0]["id"] for s in done_first
+    ]
+    assert await redis.delete(f"arq:in-progress:{deliver_many_job_id(ids)}") == 1
     await job_runner.drain()
     first, second = await subscriber.wait_for("/killed", 2)
     assert first.webhook_id == second.webhook_id == event.id
-    assert second.verified_with == [sub["secret"]]
-    [done] = await deliveries(client, tenant, sub["id"])
-    assert done["status"] == "succeeded"
-    assert done["attempt_count"] == 1
+    assert second.verified_with == [killed["secret"]]
+    for sub in (killed, *done_first):
+        [done] = await deliveries(client, tenant, sub["id"])
+        assert done["status"] == "succeeded"
+        assert done["attempt_count"] == 1
+    assert len(subscriber.at("/ok1")) == len(subscriber.at("/ok2")) == 1
+
+
+async def _wait_for_status(
+    client: httpx.AsyncClient, tenant: TenantCtx, subscription_id: str, status: str
+) -> None:
+    """Poll the subscription's only delivery until it reaches ``status`` (10 s at most)."""
+    async with asyncio.timeout(10):
+        while (await deliveries(client, tenant, subscription_id))[0]["status"] != status:
+            await asyncio.sleep(0.02)

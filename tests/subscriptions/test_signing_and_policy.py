@@ -17,9 +17,13 @@ from gateway.subscriptions.policy import (
     RETRY_SCHEDULE,
     DeliveryPolicy,
     SubscriberLimiter,
+    coalesce_delivery_jobs,
     deliver_job,
     deliver_job_id,
+    deliver_many_job_id,
+    deliver_many_jobs,
     parse_retry_after,
+    split_deliver_job_id,
 )
 from gateway.subscriptions.signing import generate_secret, secret_key, sign, webhook_headers
 from gateway.subscriptions.store import Coalescer
@@ -110,6 +114,35 @@ def test_job_ids_name_the_owner_of_the_next_attempt() -> None:
         None,
     )
     assert deliver_job("dlv_1", 1, 5.0).defer_seconds == 5.0
+    assert split_deliver_job_id("dlv_1") == ("dlv_1", 0)
+    assert split_deliver_job_id("dlv_1.3") == ("dlv_1", 3)
+
+
+def test_batches_are_chunked_and_named_by_their_content() -> None:
+    ids = [f"dlv_{n:03}" for n in range(250)]
+    jobs = deliver_many_jobs([*ids, ids[0]])  # a duplicate item is sent once
+    assert [len(job.args[0]) for job in jobs] == [100, 100, 50]
+    assert [i for job in jobs for i in job.args[0]] == ids
+    assert {job.function for job in jobs} == {"deliver_many"}
+    # the same batch (in any order) is the same queue job; a different batch is another one
+    assert jobs[0].job_id == deliver_many_job_id(list(reversed(ids[:100])))
+    assert len({job.job_id for job in jobs}) == 3
+    assert deliver_many_jobs([]) == []
+
+
+def test_fan_outs_committed_together_share_batches() -> None:
+    per_event = [deliver_many_jobs([f"dlv_{n}a", f"dlv_{n}b"]) for n in range(60)]
+    retry = deliver_job("dlv_x", 2, 5.0)
+    other = deliver_many_jobs(["dlv_late"])[0]
+    deferred = type(other)(other.function, other.args, other.job_id, 3.0)
+    merged = coalesce_delivery_jobs([*(j for jobs in per_event for j in jobs), retry, deferred])
+    batches = [j for j in merged if j.function == "deliver_many" and not j.defer_seconds]
+    assert [len(j.args[0]) for j in batches] == [100, 20]
+    assert [item for j in batches for item in j.args[0]] == [
+        f"dlv_{n}{x}" for n in range(60) for x in "ab"
+    ]
+    assert retry in merged
+    assert deferred in merged
 
 
 async def test_limiter_caps_in_flight_per_key_and_gives_up_after_wait() -> None:

@@ -114,8 +114,11 @@ async def normalise_event(session: AsyncSession, keyring: Keyring, event: Event)
     event.occurred_at = normalised.occurred_at or event.received_at
 
 
-async def _process_claimed(runtime: Runtime, event_id: str, attempts: int) -> bool:
-    """One transaction: normalise, mark processed, fan out, commit; then send its jobs."""
+async def _process_claimed(
+    runtime: Runtime, event_id: str, attempts: int, collect: list[PendingJob] | None
+) -> bool:
+    """One transaction: normalise, mark processed, fan out, commit; then send its jobs (or add
+    them to ``collect`` for the caller to send)."""
     async with runtime.sessionmaker() as session:
         event = await repository.lock_event(session, event_id)
         if event is None or event.status != EventStatus.PROCESSING or event.attempts != attempts:
@@ -129,7 +132,10 @@ async def _process_claimed(runtime: Runtime, event_id: str, attempts: int) -> bo
         await fan_out(session, event)
         await session.commit()
         jobs = take_pending_jobs(session)
-    await runtime.dispatch(jobs)
+    if collect is not None:
+        collect.extend(jobs)
+    else:
+        await runtime.dispatch(jobs)
     return True
 
 
@@ -161,8 +167,14 @@ async def _settle_failure(
     return outcome
 
 
-async def process_event(runtime: Runtime, event_id: str) -> ProcessOutcome:
-    """Process one event if it can be claimed; never raises for a processing failure."""
+async def process_event(
+    runtime: Runtime, event_id: str, *, collect: list[PendingJob] | None = None
+) -> ProcessOutcome:
+    """Process one event if it can be claimed; never raises for a processing failure.
+
+    With ``collect``, the jobs of the committed fan-out are added to it instead of being sent:
+    a batch job sends the deliveries of all its events together.
+    """
     now = utcnow()
     lease = timedelta(seconds=runtime.settings.inbox_lease_seconds)
     try:
@@ -179,7 +191,7 @@ async def process_event(runtime: Runtime, event_id: str) -> ProcessOutcome:
         QUEUE_LAG.observe(max(0.0, (now - received_at).total_seconds()))
     started = time.perf_counter()
     try:
-        done = await _process_claimed(runtime, event_id, attempts)
+        done = await _process_claimed(runtime, event_id, attempts, collect)
     except Exception as exc:
         return await _settle_failure(runtime, event_id, attempts, exc)
     finally:

@@ -2,10 +2,12 @@
 normalisation, ``connection.*`` events when they happen), inside the caller's transaction.
 
 Each enabled subscription of the event's tenant whose filters match gets one delivery row
-(unique per subscription and event) and one ``deliver`` job, sent after the caller commits
-(``enqueue_after_commit``: the caller dispatches its pending jobs after commit; if it never does,
-the delivery sweeper picks the rows up). Disabled subscriptions get nothing; their events stay
-in the events table and ``POST /v1/subscriptions/{id}/replay`` delivers them later.
+(unique per subscription and event); the new deliveries share one ``deliver_many`` job, sent
+after the caller commits (``enqueue_after_commit``: the caller dispatches its pending jobs after
+commit, and a caller committing many fan-outs merges them with ``coalesce_delivery_jobs``; if it
+never dispatches, the delivery sweeper picks the rows up). Disabled subscriptions get nothing;
+their events stay in the events table and ``POST /v1/subscriptions/{id}/replay`` delivers them
+later.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from gateway.models import Delivery, Event, Subscription
 from gateway.providers.events import matches_pattern
 from gateway.providers.registry import get_provider
 from gateway.subscriptions import repository
-from gateway.subscriptions.policy import DeliveryPolicy, deliver_job
+from gateway.subscriptions.policy import DeliveryPolicy, deliver_job_id, deliver_many_jobs
 
 
 def canonical_provider(provider_id: str) -> str:
@@ -50,7 +52,10 @@ def new_delivery(
     now: datetime,
     max_attempts: int,
 ) -> Delivery:
-    """Add a pending delivery due now and queue its first job (job id = delivery id)."""
+    """Add a pending delivery due now; its first job's id is the delivery id (``job_seq`` 0).
+
+    The caller queues the job (``deliver_many_jobs``), one for all the deliveries it creates.
+    """
     delivery = Delivery(
         id=new_id("dlv"),
         tenant_id=subscription.tenant_id,
@@ -64,7 +69,6 @@ def new_delivery(
         updated_at=now,
     )
     session.add(delivery)
-    enqueue_after_commit(session, deliver_job(delivery.id, delivery.job_seq))
     return delivery
 
 
@@ -85,11 +89,12 @@ async def fan_out(session: AsyncSession, event: Event) -> int:
     already = await repository.subscriptions_with_delivery(session, event.id)
     policy = DeliveryPolicy()
     now = policy.clock()
-    created = 0
-    for subscription in subscriptions:
-        if subscription.id in already:
-            continue
+    created = [
         new_delivery(session, subscription, event, now=now, max_attempts=policy.max_attempts)
-        created += 1
+        for subscription in subscriptions
+        if subscription.id not in already
+    ]
     await session.flush()
-    return created
+    for job in deliver_many_jobs(deliver_job_id(d.id, d.job_seq) for d in created):
+        enqueue_after_commit(session, job)
+    return len(created)

@@ -19,8 +19,9 @@ delays and a fixed clock: the *recorded* ``next_attempt_at`` still follows the r
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,20 +36,31 @@ RETRY_SCHEDULE: Final[tuple[float, ...]] = (5, 300, 1800, 7200, 18000, 36000, 36
 """Seconds to wait after failed attempt 1, 2, …; its length + 1 is the number of attempts."""
 
 DELIVER_TASK: Final = "deliver"
+DELIVER_MANY_TASK: Final = "deliver_many"
+DELIVER_MANY_CHUNK: Final = 100
+"""Most per-delivery jobs one ``deliver_many`` job carries."""
 
 _POLICY_KEY = "subscriptions.delivery_policy"
 _LIMITER_KEY = "subscriptions.subscriber_limiter"
+_BATCH_SLOTS_KEY = "subscriptions.batch_slots"
 
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """Knobs of the delivery engine. ``defer_scale`` multiplies queue delays (tests: 0)."""
+    """Knobs of the delivery engine. ``defer_scale`` multiplies queue delays (tests: 0).
+
+    ``batch_concurrency`` bounds the attempts of all ``deliver_many`` jobs of this process
+    running at once (an item waits for a turn, then for its subscriber's slot): without it,
+    ``max_jobs`` batches of ``DELIVER_MANY_CHUNK`` would all contend for the same subscriber's
+    few slots and most would give up and re-queue themselves.
+    """
 
     retry_delays: tuple[float, ...] = RETRY_SCHEDULE
     timeout_seconds: float = 15.0
     snippet_read_bytes: int = 4096
     snippet_chars: int = 1024
     per_subscription_concurrency: int = 16
+    batch_concurrency: int = 64
     slot_wait_seconds: float = 0.25
     busy_requeue_seconds: float = 1.0
     defer_scale: float = 1.0
@@ -86,6 +98,12 @@ def deliver_job_id(delivery_id: str, job_seq: int) -> str:
     return delivery_id if job_seq == 0 else f"{delivery_id}.{job_seq}"
 
 
+def split_deliver_job_id(job_id: str) -> tuple[str, int]:
+    """``(delivery id, job_seq)`` of a per-delivery job id (the inverse of ``deliver_job_id``)."""
+    delivery_id, _, seq = job_id.partition(".")
+    return delivery_id, int(seq) if seq.isdigit() else 0
+
+
 def deliver_job(delivery_id: str, job_seq: int, defer_seconds: float | None = None) -> PendingJob:
     return PendingJob(
         DELIVER_TASK,
@@ -93,6 +111,44 @@ def deliver_job(delivery_id: str, job_seq: int, defer_seconds: float | None = No
         job_id=deliver_job_id(delivery_id, job_seq),
         defer_seconds=defer_seconds or None,
     )
+
+
+def deliver_many_job_id(job_ids: Sequence[str]) -> str:
+    """A digest of the per-delivery job ids (in any order): the same batch sent twice is one
+    queue job while the first exists."""
+    digest = hashlib.blake2b("\n".join(sorted(job_ids)).encode(), digest_size=16).hexdigest()
+    return f"dlvb_{digest}"
+
+
+def deliver_many_jobs(job_ids: Iterable[str]) -> list[PendingJob]:
+    """``deliver_many`` jobs (chunks of ``DELIVER_MANY_CHUNK``) running these per-delivery jobs.
+
+    Each item is the id of the job that owns the delivery's next attempt (``deliver_job_id``):
+    the delivery id itself for a first attempt, so a stale item is skipped exactly like a stale
+    ``deliver`` job.
+    """
+    ids = list(dict.fromkeys(job_ids))
+    chunks = [ids[i : i + DELIVER_MANY_CHUNK] for i in range(0, len(ids), DELIVER_MANY_CHUNK)]
+    return [
+        PendingJob(DELIVER_MANY_TASK, (chunk,), job_id=deliver_many_job_id(chunk))
+        for chunk in chunks
+    ]
+
+
+def coalesce_delivery_jobs(jobs: Sequence[PendingJob]) -> list[PendingJob]:
+    """Merge the undeferred ``deliver_many`` jobs among ``jobs`` into as few as possible.
+
+    For callers that commit several fan-outs before dispatching (an event batch job): one queue
+    job per ``DELIVER_MANY_CHUNK`` deliveries instead of one per event. Other jobs pass through.
+    """
+    merged: list[str] = []
+    others: list[PendingJob] = []
+    for job in jobs:
+        if job.function == DELIVER_MANY_TASK and not job.defer_seconds:
+            merged.extend(job.args[0])
+        else:
+            others.append(job)
+    return [*deliver_many_jobs(merged), *others]
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -185,3 +241,21 @@ def subscriber_limiter(runtime: Runtime) -> SubscriberLimiter:
         limiter = SubscriberLimiter()
         runtime.extras[_LIMITER_KEY] = limiter
     return limiter
+
+
+def batch_slots(runtime: Runtime, policy: DeliveryPolicy) -> asyncio.Semaphore:
+    """The process-wide turns of ``deliver_many`` items (``policy.batch_concurrency``)."""
+    slots = runtime.extras.get(_BATCH_SLOTS_KEY)
+    size = max(1, policy.batch_concurrency)
+    if not isinstance(slots, _BatchSlots) or slots.size != size:
+        slots = runtime.extras[_BATCH_SLOTS_KEY] = _BatchSlots(size)
+    return slots.semaphore
+
+
+@dataclass
+class _BatchSlots:
+    size: int
+    semaphore: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.semaphore = asyncio.Semaphore(self.size)

@@ -21,7 +21,12 @@ from gateway.kit.ssrf import EgressPolicy, vet_url
 from gateway.models import Delivery, DeliveryAttempt, Subscription
 from gateway.subscriptions import repository
 from gateway.subscriptions.fanout import new_delivery, subscription_matches
-from gateway.subscriptions.policy import DeliveryPolicy, deliver_job
+from gateway.subscriptions.policy import (
+    DeliveryPolicy,
+    deliver_job,
+    deliver_job_id,
+    deliver_many_jobs,
+)
 from gateway.subscriptions.schemas import (
     ReplayRequest,
     ReplayResult,
@@ -160,6 +165,7 @@ async def delete_subscription(session: AsyncSession, subscription: Subscription)
 def _reschedule(
     session: AsyncSession, delivery: Delivery, *, attempts_allowed: int, now: datetime
 ) -> None:
+    """Make the delivery pending again under a new ``job_seq``; the caller queues its job."""
     delivery.status = "pending"
     delivery.max_attempts = delivery.attempts + attempts_allowed
     delivery.job_seq += 1
@@ -167,7 +173,6 @@ def _reschedule(
     delivery.completed_at = None
     delivery.updated_at = now
     session.add(delivery)
-    enqueue_after_commit(session, deliver_job(delivery.id, delivery.job_seq))
 
 
 async def retry_delivery(
@@ -184,6 +189,7 @@ async def retry_delivery(
     if subscription is None or not subscription.enabled:
         raise Conflict("enable the subscription before retrying", code="subscription_disabled")
     _reschedule(session, delivery, attempts_allowed=1, now=now)
+    enqueue_after_commit(session, deliver_job(delivery.id, delivery.job_seq))
     await session.flush()
     attempts = await repository.attempts_of(session, [delivery.id])
     return delivery, attempts[delivery.id]
@@ -215,13 +221,19 @@ async def replay(
         session, subscription.id, [e.id for e in events]
     )
     now = policy.clock()
+    job_ids: list[str] = []
     for event in events:
         delivery = existing.get(event.id)
         if delivery is None:
-            new_delivery(session, subscription, event, now=now, max_attempts=policy.max_attempts)
+            delivery = new_delivery(
+                session, subscription, event, now=now, max_attempts=policy.max_attempts
+            )
         else:
             _reschedule(session, delivery, attempts_allowed=policy.max_attempts, now=now)
+        job_ids.append(deliver_job_id(delivery.id, delivery.job_seq))
     await session.flush()
+    for job in deliver_many_jobs(job_ids):
+        enqueue_after_commit(session, job)
     return ReplayResult(replayed=len(events), event_ids=[e.id for e in events], truncated=truncated)
 
 
