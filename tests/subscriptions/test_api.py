@@ -279,3 +279,28 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         assert operation["description"]
         assert "401" in operation["responses"]
     assert "409" in spec["paths"]["/v1/deliveries/{delivery_id}/retry"]["post"]["responses"]
+
+
+async def test_replay_refuses_a_number_or_a_bare_date_as_since(
+    client: httpx.AsyncClient, tenant: TenantCtx
+) -> None:
+    """A Unix number or a date without a time would silently select the wrong range."""
+    sid = (
+        await client.post(
+            "/v1/subscriptions",
+            json={"url": "http://127.0.0.1/x", "event_types": ["*"]},
+            headers=tenant.headers,
+        )
+    ).json()["id"]
+    for since in (1_700_000_000, "2026-01-31"):
+        r = await client.post(
+            f"/v1/subscriptions/{sid}/replay", json={"since": since}, headers=tenant.headers
+        )
+        assert r.status_code == 422, since
+        assert r.json()["errors"][0]["loc"][-1] == "since"
+    ok = await client.post(
+        f"/v1/subscriptions/{sid}/replay",
+        json={"since": "2026-01-31T00:00:00Z"},
+        headers=tenant.headers,
+    )
+    assert ok.status_code == 202

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from gateway.kit.datetimes import IsoDateTime
 from gateway.providers.events import is_known_pattern
 
 DeliveryStatus = Literal["pending", "succeeded", "dead"]
@@ -115,8 +116,8 @@ class SecretRotated(BaseModel):
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime = Field(description="Events received at or after this time")
-    until: datetime | None = Field(default=None, description="…and before this time")
+    since: IsoDateTime = Field(description="Events received at or after this time")
+    until: IsoDateTime | None = Field(default=None, description="…and before this time")
     limit: int = Field(default=1000, ge=1, le=10_000, description="At most this many events")
 
 
