@@ -20,7 +20,6 @@ from tests.conftest import JobRunner, TenantCtx
 from tests.providers.webhooks import signing
 from tests.providers.webhooks.signing import json_bytes
 from tests.webhooks.support import (
-    ALLOW_ARQ_CLOSE_WARNING,
     SLACK_SECRET,
     create_endpoint,
     endpoint_events,
@@ -31,8 +30,6 @@ from tests.webhooks.support import (
     settle,
     state_of,
 )
-
-pytestmark = ALLOW_ARQ_CLOSE_WARNING
 
 
 async def _stored_event(
@@ -73,7 +70,7 @@ async def test_duplicate_jobs_process_an_event_once(
 ) -> None:
     fanned_out: list[str] = []
 
-    async def record_fan_out(session: Any, event: Any) -> int:
+    async def record_fan_out(session: Any, event: Any, enabled: Any = None) -> int:
         fanned_out.append(event.id)
         return 0
 
@@ -98,7 +95,7 @@ async def test_transient_failures_retry_then_dead_letter(
 ) -> None:
     calls: list[str] = []
 
-    async def failing_fan_out(session: Any, event: Any) -> int:
+    async def failing_fan_out(session: Any, event: Any, enabled: Any = None) -> int:
         calls.append(event.id)
         raise RuntimeError("subscriber store exploded")
 
@@ -126,7 +123,7 @@ async def test_transient_failures_retry_then_dead_letter(
     assert (await _get(client, tenant, event["id"]))["status"] == "processed"
 
 
-async def _no_fan_out(session: Any, event: Any) -> int:
+async def _no_fan_out(session: Any, event: Any, enabled: Any = None) -> int:
     return 0
 
 
@@ -199,3 +196,52 @@ async def test_linked_connection_identifies_the_bots_own_messages(
     assert linked_event["connection_id"] == connection.id
     assert linked_event["data"]["is_bot_echo"] is True
     assert (await _get(client, tenant, unlinked["id"]))["data"]["is_bot_echo"] is False
+
+
+async def test_a_batch_is_processed_in_two_transactions_and_a_bad_event_does_not_sink_it(
+    client: httpx.AsyncClient, tenant: TenantCtx, runtime: Runtime, job_runner: JobRunner
+) -> None:
+    """Three stored events, one of them with a payload that no longer decrypts: one claim and
+    one processing transaction for the batch, the two good events processed and fanned out,
+    the bad one dead-lettered on its own (one more transaction), no retry for anyone."""
+    endpoint = await create_endpoint(client, tenant, "slack", {"signing_secret": SLACK_SECRET})
+    for i in range(3):
+        body = json_bytes({**golden("slack/message_im"), "event_id": f"EvBATCH{i}"})
+        delivery = signing.sign_slack(SLACK_SECRET, body, now())
+        assert (await send(client, receiver_path(endpoint), delivery)).status_code == 200
+    await settle(runtime, job_runner)
+    ids = sorted(e["id"] for e in await endpoint_events(client, tenant, endpoint["id"]))
+    async with runtime.engine.begin() as conn:  # back to the inbox; the middle one corrupted
+        await conn.execute(
+            sa.text(
+                "UPDATE events SET status = 'pending', attempts = 0, type = NULL, "
+                "processed_at = NULL WHERE endpoint_id = :endpoint"
+            ),
+            {"endpoint": endpoint["id"]},
+        )
+        await conn.execute(
+            sa.text("UPDATE events SET payload_enc = 'enc1:nokey:AAAA' WHERE id = :id"),
+            {"id": ids[1]},
+        )
+    commits: list[int] = []
+
+    def count_commit(conn: Any) -> None:
+        commits.append(1)
+
+    sa.event.listen(runtime.engine.sync_engine, "commit", count_commit)
+    try:
+        outcomes = await processing.process_batch(runtime, ids, [])
+    finally:
+        sa.event.remove(runtime.engine.sync_engine, "commit", count_commit)
+
+    assert {i: o.status for i, o in outcomes.items()} == {
+        ids[0]: "processed",
+        ids[1]: "dead",
+        ids[2]: "processed",
+    }
+    assert len(commits) == 3  # claim, process + fan out, dead-letter the bad one
+    for event_id, status in zip(ids, ("processed", "dead", "processed"), strict=True):
+        stored = await _get(client, tenant, event_id)
+        assert stored["status"] == status
+        assert (stored["type"] is not None) is (status == "processed")
+    assert "decrypt" in (await _get(client, tenant, ids[1]))["last_error"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.events import repository
@@ -36,11 +37,12 @@ from gateway.kit.logging import redact
 from gateway.kit.metrics import EVENTS_PENDING, PROCESSING_LATENCY, QUEUE_LAG
 from gateway.kit.queue import backoff_seconds
 from gateway.kit.runtime import Runtime
-from gateway.models import Event
+from gateway.models import Event, Subscription
 from gateway.models.base import utcnow
 from gateway.providers.events import NormaliseContext
 from gateway.providers.registry import get_provider
 from gateway.subscriptions.fanout import fan_out
+from gateway.subscriptions.repository import enabled_subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +96,14 @@ async def _context(session: AsyncSession, event: Event) -> NormaliseContext:
     )
 
 
-async def normalise_event(session: AsyncSession, keyring: Keyring, event: Event) -> None:
-    """Fill ``type``, ``data`` and ``occurred_at`` from the stored payload."""
+ContextCache = dict[tuple[str, str | None, str | None], NormaliseContext]
+
+
+async def normalise_event(
+    session: AsyncSession, keyring: Keyring, event: Event, contexts: ContextCache | None = None
+) -> None:
+    """Fill ``type``, ``data`` and ``occurred_at`` from the stored payload (``contexts``:
+    normaliser contexts already loaded in this transaction, by tenant/connection/endpoint)."""
     if event.endpoint_id is None and event.type is not None:
         return  # a gateway-made event (connection.*) is unified from birth
     provider = get_provider(event.provider)
@@ -105,7 +113,12 @@ async def normalise_event(session: AsyncSession, keyring: Keyring, event: Event)
         payload = decrypt_payload(keyring, event)
     except (DecryptionFailed, ValueError):
         raise PermanentFailure("stored payload cannot be decrypted") from None
-    context = await _context(session, event)
+    key = (event.tenant_id, event.connection_id, event.endpoint_id)
+    context = contexts.get(key) if contexts is not None else None
+    if context is None:
+        context = await _context(session, event)
+        if contexts is not None:
+            contexts[key] = context
     normalised = provider.normaliser.normalise(
         event.raw_type, payload if isinstance(payload, dict) else {}, context
     )
@@ -124,10 +137,7 @@ async def _process_claimed(
         if event is None or event.status != EventStatus.PROCESSING or event.attempts != attempts:
             return False  # lost the claim (lease expired and re-claimed, or replayed)
         await normalise_event(session, runtime.keyring, event)
-        event.status = EventStatus.PROCESSED.value
-        event.processed_at = utcnow()
-        event.lease_until = None
-        event.last_error = None
+        _mark_processed(event)
         await session.flush()
         await fan_out(session, event)
         await session.commit()
@@ -137,6 +147,98 @@ async def _process_claimed(
     else:
         await runtime.dispatch(jobs)
     return True
+
+
+def _mark_processed(event: Event) -> None:
+    event.status = EventStatus.PROCESSED.value
+    event.processed_at = utcnow()
+    event.lease_until = None
+    event.last_error = None
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    return isinstance(exc, (sa.exc.SQLAlchemyError, *DB_UNAVAILABLE_ERRORS))
+
+
+async def _process_claimed_batch(
+    runtime: Runtime, claimed: dict[str, int], collect: list[PendingJob]
+) -> tuple[list[str], dict[str, Exception]]:
+    """One transaction for a whole claimed batch: lock the rows, normalise each, mark them
+    processed, fan them out (each tenant's subscriptions and each endpoint's context loaded
+    once), one commit. Returns (processed ids, failures by id); an event whose own payload
+    fails is left out and returned as a failure, while a database error aborts the whole
+    transaction (raised: the caller goes back to one transaction per event)."""
+    processed: list[Event] = []
+    failures: dict[str, Exception] = {}
+    contexts: ContextCache = {}
+    async with runtime.sessionmaker() as session:
+        for event in await repository.lock_events(session, list(claimed)):
+            if event.status != EventStatus.PROCESSING or event.attempts != claimed[event.id]:
+                continue  # lost the claim (lease expired and re-claimed, or replayed)
+            try:
+                await normalise_event(session, runtime.keyring, event, contexts)
+            except Exception as exc:
+                if _is_database_error(exc):
+                    raise
+                failures[event.id] = exc
+                continue
+            _mark_processed(event)
+            processed.append(event)
+        await session.flush()
+        subscriptions: dict[str, list[Subscription]] = {}
+        for event in processed:
+            if event.tenant_id not in subscriptions:
+                subscriptions[event.tenant_id] = await enabled_subscriptions(
+                    session, event.tenant_id
+                )
+            await fan_out(session, event, subscriptions[event.tenant_id])
+        await session.commit()
+        collect.extend(take_pending_jobs(session))
+    return [event.id for event in processed], failures
+
+
+async def process_batch(
+    runtime: Runtime, event_ids: list[str], collect: list[PendingJob]
+) -> dict[str, ProcessOutcome]:
+    """Process many events with two transactions in all (claim, then process) instead of two
+    per event; the fan-out jobs are added to ``collect``. Never raises for a processing
+    failure: each event gets its own outcome, exactly as :func:`process_event` would give it.
+    If the shared transaction fails, every claimed event is processed on its own."""
+    now = utcnow()
+    lease = timedelta(seconds=runtime.settings.inbox_lease_seconds)
+    try:
+        async with runtime.sessionmaker() as session:
+            taken = await repository.claim_many(session, event_ids, now, now + lease)
+            await session.commit()
+    except DB_UNAVAILABLE_ERRORS as exc:
+        logger.warning("cannot claim %d events: %s", len(event_ids), type(exc).__name__)
+        return {event_id: ProcessOutcome("retry", backoff_seconds(1)) for event_id in event_ids}
+    outcomes = {event_id: ProcessOutcome("skipped") for event_id in event_ids}
+    claimed = {event_id: attempts for event_id, (attempts, _) in taken.items()}
+    for attempts, received_at in taken.values():
+        if attempts == 1:
+            QUEUE_LAG.observe(max(0.0, (now - received_at).total_seconds()))
+    if not claimed:
+        return outcomes
+    started = time.perf_counter()
+    try:
+        done, failures = await _process_claimed_batch(runtime, claimed, collect)
+    except Exception as exc:
+        if len(claimed) == 1:  # nothing to tell apart: that event failed
+            [(event_id, attempts)] = claimed.items()
+            outcomes[event_id] = await _settle_failure(runtime, event_id, attempts, exc)
+            return outcomes
+        logger.warning("batch of %d events failed together; processing one by one", len(claimed))
+        for event_id, attempts in claimed.items():
+            outcomes[event_id] = await _process_one_claimed(runtime, event_id, attempts, collect)
+        return outcomes
+    elapsed = time.perf_counter() - started
+    for event_id in done:
+        PROCESSING_LATENCY.observe(elapsed)
+        outcomes[event_id] = ProcessOutcome("processed")
+    for event_id, failure in failures.items():
+        outcomes[event_id] = await _settle_failure(runtime, event_id, claimed[event_id], failure)
+    return outcomes
 
 
 async def _settle_failure(
@@ -189,6 +291,12 @@ async def process_event(
     attempts, received_at = claimed
     if attempts == 1:
         QUEUE_LAG.observe(max(0.0, (now - received_at).total_seconds()))
+    return await _process_one_claimed(runtime, event_id, attempts, collect)
+
+
+async def _process_one_claimed(
+    runtime: Runtime, event_id: str, attempts: int, collect: list[PendingJob] | None
+) -> ProcessOutcome:
     started = time.perf_counter()
     try:
         done = await _process_claimed(runtime, event_id, attempts, collect)

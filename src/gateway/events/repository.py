@@ -76,6 +76,44 @@ async def claim(
     return None if row is None else (int(row[0]), row[1])
 
 
+async def claim_many(
+    session: AsyncSession, event_ids: list[str], now: datetime, lease_until: datetime
+) -> dict[str, tuple[int, datetime]]:
+    """:func:`claim` for many rows in one statement: {event id: (attempts, received_at)} of
+    the rows taken (the others are processed, dead or leased by another job)."""
+    statement = (
+        sa.update(Event)
+        .where(
+            col(Event.id).in_(event_ids),
+            sa.or_(
+                col(Event.status) == EventStatus.PENDING.value,
+                sa.and_(
+                    col(Event.status) == EventStatus.PROCESSING.value,
+                    sa.or_(col(Event.lease_until).is_(None), col(Event.lease_until) < now),
+                ),
+            ),
+        )
+        .values(
+            status=EventStatus.PROCESSING.value,
+            lease_until=lease_until,
+            attempts=col(Event.attempts) + 1,
+        )
+        .returning(col(Event.id), col(Event.attempts), col(Event.received_at))
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(statement)).all()
+    return {row[0]: (int(row[1]), row[2]) for row in rows}
+
+
+async def lock_events(session: AsyncSession, event_ids: list[str]) -> list[Event]:
+    """The rows, locked until the transaction ends, in id order (no deadlock between two
+    batches that share rows)."""
+    result = await session.execute(
+        select(Event).where(col(Event.id).in_(event_ids)).order_by(_ID).with_for_update()
+    )
+    return list(result.scalars())
+
+
 async def lock_event(session: AsyncSession, event_id: str) -> Event | None:
     """The row, locked until the transaction ends (a no-op lock on SQLite)."""
     result = await session.execute(select(Event).where(col(Event.id) == event_id).with_for_update())

@@ -72,18 +72,20 @@ def new_delivery(
     return delivery
 
 
-async def fan_out(session: AsyncSession, event: Event) -> int:
+async def fan_out(
+    session: AsyncSession, event: Event, enabled: list[Subscription] | None = None
+) -> int:
     """Create one delivery per matching enabled subscription; returns how many were created.
 
-    Idempotent: a subscription that already has a delivery for this event gets no second one.
+    ``enabled``: the tenant's enabled subscriptions when the caller already loaded them (a
+    batch of events of one tenant, in the same transaction). Idempotent: a subscription that
+    already has a delivery for this event gets no second one.
     """
     if event.type is None:
         return 0
-    subscriptions = [
-        s
-        for s in await repository.enabled_subscriptions(session, event.tenant_id)
-        if subscription_matches(s, event)
-    ]
+    if enabled is None:
+        enabled = await repository.enabled_subscriptions(session, event.tenant_id)
+    subscriptions = [s for s in enabled if subscription_matches(s, event)]
     if not subscriptions:
         return 0
     already = await repository.subscriptions_with_delivery(session, event.id)
