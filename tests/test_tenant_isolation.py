@@ -25,9 +25,6 @@ from gateway.models import SandboxMessage, ToolInvocation
 from gateway.sandbox.store import store_of
 from tests.conftest import TenantCtx
 from tests.subscriptions.support import make_event
-from tests.webhooks.support import ALLOW_ARQ_CLOSE_WARNING
-
-pytestmark = ALLOW_ARQ_CLOSE_WARNING
 
 Route = tuple[str, str]  # (method, path template)
 

@@ -13,7 +13,6 @@ from gateway.events import processing
 from gateway.kit.runtime import Runtime
 from tests.conftest import JobRunner, TenantCtx
 from tests.webhooks.support import (
-    ALLOW_ARQ_CLOSE_WARNING,
     SCHEMES_BY_NAME,
     create_endpoint,
     now,
@@ -22,7 +21,6 @@ from tests.webhooks.support import (
     settle,
 )
 
-pytestmark = ALLOW_ARQ_CLOSE_WARNING
 SLACK = SCHEMES_BY_NAME["slack"]
 TELEGRAM = SCHEMES_BY_NAME["telegram"]
 

@@ -22,7 +22,6 @@ from tests.conftest import JobRunner, TenantCtx
 from tests.providers.webhooks import signing
 from tests.providers.webhooks.signing import json_bytes
 from tests.webhooks.support import (
-    ALLOW_ARQ_CLOSE_WARNING,
     SLACK_SECRET,
     create_endpoint,
     endpoint_events,
@@ -30,8 +29,6 @@ from tests.webhooks.support import (
     receiver_path,
     send,
 )
-
-pytestmark = ALLOW_ARQ_CLOSE_WARNING
 
 
 async def _ingest_with_queue_down(runtime: Runtime, path: str, count: int) -> list[int]:

@@ -22,10 +22,6 @@ from gateway.subscriptions.tasks import deliver, deliver_many
 from tests.conftest import JobRunner, TenantCtx
 from tests.subscriptions.support import Reply, Subscriber, deliveries, make_event, subscribe
 
-# arq's Worker.close() (the Redis-tier job runner in tests/conftest.py) calls redis-py's
-# deprecated close(); narrow exception until the harness closes it with aclose().
-pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
-
 
 class SentJobs:
     """Every job the runtime's queue is asked to send, as ``(function, args)``; the queue (the

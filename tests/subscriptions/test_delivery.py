@@ -22,10 +22,6 @@ from tests.subscriptions.support import (
     subscribe,
 )
 
-# arq's Worker.close() (the Redis-tier job runner in tests/conftest.py) calls redis-py's
-# deprecated close(); narrow exception until the harness closes it with aclose().
-pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
-
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))

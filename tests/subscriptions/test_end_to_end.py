@@ -12,7 +12,6 @@ from gateway.kit.runtime import Runtime
 from tests.conftest import JobRunner, TenantCtx
 from tests.subscriptions.support import Subscriber, deliveries, subscribe
 from tests.webhooks.support import (
-    ALLOW_ARQ_CLOSE_WARNING,
     SCHEMES_BY_NAME,
     create_endpoint,
     endpoint_events,
@@ -21,8 +20,6 @@ from tests.webhooks.support import (
     send,
     settle,
 )
-
-pytestmark = ALLOW_ARQ_CLOSE_WARNING
 
 
 @pytest.mark.usefixtures("policy")

@@ -24,10 +24,6 @@ from tests.conftest import REDIS_URL, JobRunner, TenantCtx
 from tests.subscriptions.conftest import MovableClock
 from tests.subscriptions.support import Reply, Subscriber, deliveries, make_event, subscribe
 
-# arq's Worker.close() (the Redis-tier job runner in tests/conftest.py) calls redis-py's
-# deprecated close(); narrow exception until the harness closes it with aclose().
-pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
-
 
 @pytest.mark.usefixtures("policy")
 async def test_delivery_interrupted_mid_request_is_redelivered_with_same_webhook_id(

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from gateway.kit.runtime import Runtime
 from gateway.webhooks.ingest import IngestState, ingest_state
@@ -21,12 +20,6 @@ from tests.conftest import JobRunner, TenantCtx
 from tests.providers.webhooks import signing
 from tests.providers.webhooks.cases import DINGTALK_CURRENT, RFC8032_SEED, WECOM_CURRENT
 from tests.providers.webhooks.signing import SignedDelivery, json_bytes
-
-# arq's Worker.close() (the Redis-tier job runner in tests/conftest.py) calls redis-py's
-# deprecated close(); narrow exception for modules that drain jobs, until the harness uses aclose().
-ALLOW_ARQ_CLOSE_WARNING = pytest.mark.filterwarnings(
-    "ignore:Call to deprecated close:DeprecationWarning"
-)
 
 GOLDEN = Path(__file__).resolve().parents[1] / "providers" / "normalise" / "golden"
 

@@ -15,7 +15,6 @@ from tests.providers.webhooks import signing
 from tests.providers.webhooks.cases import DINGTALK_CURRENT, RFC8032_SEED, WECOM_CURRENT
 from tests.providers.webhooks.signing import json_bytes
 from tests.webhooks.support import (
-    ALLOW_ARQ_CLOSE_WARNING,
     LARK_ENCRYPT_KEY,
     LARK_TOKEN,
     SCHEMES,
@@ -28,8 +27,6 @@ from tests.webhooks.support import (
     send,
     settle,
 )
-
-pytestmark = ALLOW_ARQ_CLOSE_WARNING
 
 
 @pytest.mark.parametrize("scheme", SCHEMES, ids=str)

@@ -219,6 +219,15 @@ async def fetch_credential_json(
     raise TokenResponseInvalid("credential endpoint did not return a JSON object")
 
 
+async def _request_tokens(
+    client: httpx.AsyncClient, spec: OAuthSpec, request: httpx.Request, *, now: datetime | None
+) -> TokenSet:
+    """Send a token-endpoint request and parse the token set; expiries count from ``now``
+    (default: just before sending)."""
+    issued_at = now or utc_now()
+    return parse_token_response(spec, await send_token_request(client, request), now=issued_at)
+
+
 async def exchange_code(
     client: httpx.AsyncClient,
     spec: OAuthSpec,
@@ -242,8 +251,7 @@ async def exchange_code(
         code_verifier=code_verifier,
         base_url=base_url,
     )
-    issued_at = now or utc_now()
-    return parse_token_response(spec, await send_token_request(client, request), now=issued_at)
+    return await _request_tokens(client, spec, request, now=now)
 
 
 async def refresh(
@@ -265,8 +273,7 @@ async def refresh(
         refresh_token=refresh_token,
         base_url=base_url,
     )
-    issued_at = now or utc_now()
-    return parse_token_response(spec, await send_token_request(client, request), now=issued_at)
+    return await _request_tokens(client, spec, request, now=now)
 
 
 async def revoke(

@@ -1,7 +1,9 @@
 """Sign (and encrypt) webhook deliveries exactly as each platform does.
 
-Used by the sandbox's webhook sender and by ``gateway webhooks send``; every function returns a
-:class:`SignedDelivery` (method, headers, query, raw body) to post as is. Timestamps are explicit.
+Used by the sandbox's webhook sender, by ``gateway webhooks send`` and by the tests (through
+``tests/providers/webhooks/signing.py``); every function returns a :class:`SignedDelivery`
+(method, headers, query, raw body) to post as is, or to turn into an :class:`InboundRequest` with
+an injected clock. Timestamps are explicit.
 The schemes follow shared/providers.md and are cross-checked against the gateway's own verifiers
 (``tests/sandbox/test_signers.py``); WXBizMsgCrypt (WeCom, DingTalk) reuses
 :class:`gateway.providers.wxcrypto.WxMsgCrypt`. Nothing here needs a platform SDK.
@@ -14,7 +16,8 @@ import hashlib
 import hmac
 import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -22,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.providers.standard.webhook import decode_standard_secret
+from gateway.providers.webhooks import InboundRequest
 from gateway.providers.wxcrypto import WxMsgCrypt
 
 
@@ -34,6 +38,34 @@ class SignedDelivery:
     query: dict[str, str] = field(default_factory=dict)
     method: str = "POST"
 
+    def request(self, now: float) -> InboundRequest:
+        """The delivery as received at ``now`` (unix seconds)."""
+        return InboundRequest(
+            method=self.method, headers=self.headers, query=self.query, body=self.body, now=now
+        )
+
+    def with_headers(self, **changes: str | None) -> SignedDelivery:
+        """A copy with headers set (``None`` removes one); names are case-insensitive and ``_``
+        stands for ``-``, so ``x_hub_signature_256=None`` drops ``X-Hub-Signature-256``."""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        for name, value in changes.items():
+            key = name.lower().replace("_", "-")
+            if value is None:
+                headers.pop(key, None)
+            else:
+                headers[key] = value
+        return replace(self, headers=headers)
+
+    def with_query(self, **changes: str | None) -> SignedDelivery:
+        """A copy with query parameters set (``None`` removes one)."""
+        query = dict(self.query)
+        for name, value in changes.items():
+            if value is None:
+                query.pop(name, None)
+            else:
+                query[name] = value
+        return replace(self, query=query)
+
 
 def json_bytes(document: Any) -> bytes:
     """Compact UTF-8 JSON, as platforms send it."""
@@ -43,15 +75,26 @@ def json_bytes(document: Any) -> bytes:
 # --- HMAC senders ---------------------------------------------------------------------------
 
 
-def sign_slack(signing_secret: str, body: bytes, timestamp: int) -> SignedDelivery:
-    """``X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:{ts}:{body}"))``."""
+def sign_slack(
+    signing_secret: str,
+    body: bytes,
+    timestamp: int,
+    *,
+    content_type: str = "application/json",
+    retry_num: int | None = None,
+) -> SignedDelivery:
+    """``X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:{ts}:{body}"))``; ``retry_num`` adds
+    the headers of Slack's redelivery after a timeout."""
     basestring = f"v0:{timestamp}:".encode() + body
     digest = hmac.new(signing_secret.encode(), basestring, hashlib.sha256).hexdigest()
     headers = {
-        "Content-Type": "application/json",
+        "Content-Type": content_type,
         "X-Slack-Request-Timestamp": str(timestamp),
         "X-Slack-Signature": f"v0={digest}",
     }
+    if retry_num is not None:
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+        headers["X-Slack-Retry-Reason"] = "http_timeout"
     return SignedDelivery(body=body, headers=headers)
 
 
@@ -68,8 +111,9 @@ def sign_github(secret: str, body: bytes, *, event: str, delivery: str) -> Signe
 
 
 def standard_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """One ``v1,<base64>`` entry for a ``whsec_`` secret (Standard Webhooks)."""
-    key = decode_standard_secret(secret)
+    """One ``v1,<base64>`` entry for a ``whsec_`` secret (Standard Webhooks). A malformed secret
+    is a ValueError; an empty one signs with the empty key, which every verifier refuses."""
+    key = decode_standard_secret(secret) if secret.removeprefix("whsec_") else b""
     digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
@@ -95,10 +139,11 @@ def sign_generic(
     prefix: str = "",
     timestamp_header: str | None = None,
     timestamp: int | None = None,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> SignedDelivery:
     """HMAC as a ``generic`` endpoint config describes it (``{ts}.{body}`` with a timestamp)."""
     content = body
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(extra_headers or {})}
     if timestamp_header is not None:
         if timestamp is None:
             raise ValueError("timestamp_header needs a timestamp")
@@ -152,14 +197,8 @@ def encrypt_lark(encrypt_key: str, plaintext: bytes) -> str:
     return base64.b64encode(iv + ciphertext).decode()
 
 
-def lark_delivery(
-    encrypt_key: str | None, plaintext: bytes, timestamp: int, nonce: str
-) -> SignedDelivery:
-    """Without an Encrypt Key: the plain body (authenticated by its verification token). With
-    one: ``{"encrypt": …}`` signed ``hex(SHA256(ts + nonce + key + body))``."""
-    if not encrypt_key:
-        return SignedDelivery(body=plaintext, headers={"Content-Type": "application/json"})
-    body = json_bytes({"encrypt": encrypt_lark(encrypt_key, plaintext)})
+def sign_lark(encrypt_key: str, body: bytes, timestamp: int, nonce: str) -> SignedDelivery:
+    """``X-Lark-Signature = hex(SHA256((ts + nonce + encrypt_key).encode() + body))``."""
     signature = hashlib.sha256(f"{timestamp}{nonce}{encrypt_key}".encode() + body).hexdigest()
     headers = {
         "Content-Type": "application/json",
@@ -170,6 +209,37 @@ def lark_delivery(
     return SignedDelivery(body=body, headers=headers)
 
 
+def lark_delivery(
+    encrypt_key: str | None, plaintext: bytes, timestamp: int, nonce: str, *, signed: bool = True
+) -> SignedDelivery:
+    """Without an Encrypt Key: the plain body (authenticated by its verification token). With
+    one: ``{"encrypt": …}``, signed (as every real event is) unless ``signed`` is false (as the
+    URL-verification challenge is)."""
+    json_headers = {"Content-Type": "application/json"}
+    if not encrypt_key:
+        return SignedDelivery(body=plaintext, headers=json_headers)
+    body = json_bytes({"encrypt": encrypt_lark(encrypt_key, plaintext)})
+    if not signed:
+        return SignedDelivery(body=body, headers=json_headers)
+    return sign_lark(encrypt_key, body, timestamp, nonce)
+
+
+# --- WXBizMsgCrypt (DingTalk, WeCom) ---------------------------------------------------------
+
+
+def _wx_envelope(
+    crypt: WxMsgCrypt, plaintext: bytes, timestamp: int, nonce: str, signature_name: str
+) -> tuple[str, dict[str, str]]:
+    """The encrypted text and the query that signs it: ``{signature_name, timestamp, nonce}``."""
+    encrypt = crypt.encrypt(plaintext)
+    query = {
+        signature_name: crypt.sign(str(timestamp), nonce, encrypt),
+        "timestamp": str(timestamp),
+        "nonce": nonce,
+    }
+    return encrypt, query
+
+
 # --- DingTalk -------------------------------------------------------------------------------
 
 
@@ -178,12 +248,7 @@ def encrypt_dingtalk(
 ) -> SignedDelivery:
     """An event-subscription push: ``?signature&timestamp&nonce`` + ``{"encrypt": …}``."""
     crypt = WxMsgCrypt.create(token, aes_key, app_key)
-    encrypt = crypt.encrypt(plaintext)
-    query = {
-        "signature": crypt.sign(str(timestamp_ms), nonce, encrypt),
-        "timestamp": str(timestamp_ms),
-        "nonce": nonce,
-    }
+    encrypt, query = _wx_envelope(crypt, plaintext, timestamp_ms, nonce, "signature")
     return SignedDelivery(
         body=json_bytes({"encrypt": encrypt}),
         headers={"Content-Type": "application/json"},
@@ -206,6 +271,15 @@ def sign_dingtalk_robot(app_secret: str, body: bytes, timestamp_ms: int) -> Sign
 # --- WeCom ----------------------------------------------------------------------------------
 
 
+def wecom_url_check(
+    token: str, aes_key: str, corp_id: str, echo: bytes, timestamp: int, nonce: str
+) -> SignedDelivery:
+    """The GET WeCom sends when the callback URL is saved."""
+    crypt = WxMsgCrypt.create(token, aes_key, corp_id)
+    echostr, query = _wx_envelope(crypt, echo, timestamp, nonce, "msg_signature")
+    return SignedDelivery(body=b"", query={**query, "echostr": echostr}, method="GET")
+
+
 def encrypt_wecom(
     token: str,
     aes_key: str,
@@ -215,16 +289,12 @@ def encrypt_wecom(
     nonce: str,
     *,
     mode: Literal["xml", "json"] = "xml",
-    agent_id: str = "1000002",
+    agent_id: int = 1000002,
 ) -> SignedDelivery:
-    """An encrypted message POST in XML (default) or JSON callback mode."""
+    """An encrypted message POST in XML (default) or JSON callback mode (``agentid`` a number,
+    as WeCom sends it)."""
     crypt = WxMsgCrypt.create(token, aes_key, corp_id)
-    encrypt = crypt.encrypt(plaintext)
-    query = {
-        "msg_signature": crypt.sign(str(timestamp), nonce, encrypt),
-        "timestamp": str(timestamp),
-        "nonce": nonce,
-    }
+    encrypt, query = _wx_envelope(crypt, plaintext, timestamp, nonce, "msg_signature")
     if mode == "json":
         body = json_bytes({"tousername": corp_id, "encrypt": encrypt, "agentid": agent_id})
         headers = {"Content-Type": "application/json"}

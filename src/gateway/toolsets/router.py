@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from gateway.deps import RuntimeDep, SessionDep, TenantDep
-from gateway.kit.errors import NotFound
+from gateway.kit.lookups import or_404
 from gateway.kit.pagination import Page, PageParams, make_page, page_params
 from gateway.kit.problems import PROBLEM_MEDIA_TYPE, Problem, problem_responses
 from gateway.models import Toolset
@@ -14,14 +14,14 @@ from gateway.toolsets.schemas import ToolsetCreate, ToolsetOut
 
 router = APIRouter(prefix="/v1/toolsets", tags=["toolsets"], responses=problem_responses(401, 422))
 
+_get_toolset = or_404(repository.get, "no such toolset", code="toolset_not_found")
+
 
 async def tenant_toolset(
     toolset_id: Annotated[str, Path(max_length=40)], tenant: TenantDep, session: SessionDep
 ) -> Toolset:
-    row = await repository.get(session, tenant.id, toolset_id)
-    if row is None:
-        raise NotFound("no such toolset", code="toolset_not_found")
-    return row
+    """The toolset of this tenant, else 404 (also for another tenant's id)."""
+    return await _get_toolset(session, tenant.id, toolset_id)
 
 
 TenantToolsetDep = Annotated[Toolset, Depends(tenant_toolset)]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.deps import KeyringDep, RuntimeDep, SessionDep, SettingsDep, TenantDep
 from gateway.kit.crypto import Keyring
-from gateway.kit.errors import NotFound
+from gateway.kit.lookups import or_404
 from gateway.kit.pagination import Page, PageParams, make_page, page_params
 from gateway.kit.problems import problem_responses
 from gateway.kit.runtime import Runtime
@@ -31,15 +31,16 @@ router = APIRouter(
     responses=problem_responses(401, 422),
 )
 
+_get_endpoint = or_404(
+    repository.get_tenant_endpoint, "webhook endpoint not found", code="webhook_endpoint_not_found"
+)
+
 
 async def tenant_endpoint(
     endpoint_id: Annotated[str, Path(max_length=64)], tenant: TenantDep, session: SessionDep
 ) -> WebhookEndpoint:
     """The endpoint of this tenant, else 404 (also for another tenant's id)."""
-    row = await repository.get_tenant_endpoint(session, tenant.id, endpoint_id)
-    if row is None:
-        raise NotFound("webhook endpoint not found", code="webhook_endpoint_not_found")
-    return row
+    return await _get_endpoint(session, tenant.id, endpoint_id)
 
 
 TenantEndpointDep = Annotated[WebhookEndpoint, Depends(tenant_endpoint)]

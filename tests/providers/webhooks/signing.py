@@ -1,153 +1,52 @@
-"""Produce deliveries exactly as each platform sends them: signed, and encrypted where it encrypts.
+"""Produce deliveries exactly as each platform sends them, for the tests.
 
-Reusable by unit tests, end-to-end tests and the CLI: every helper returns a
-:class:`SignedDelivery` (method, headers, query, raw body) that can be posted over HTTP as is or
-turned into an :class:`InboundRequest` with an injected clock. Timestamps are explicit so
-fixtures are deterministic.
-
-The HMAC schemes are re-implemented here from the platform docs; the WXBizMsgCrypt encryption
-(WeCom, DingTalk) reuses :class:`gateway.providers.wxcrypto.WxMsgCrypt`, which the tests
-cross-check against wechatpy so the two cannot drift together unnoticed.
+The signers themselves live in :mod:`gateway.sandbox.signers` (one implementation, shared with
+the sandbox sender and ``gateway webhooks send``); this module re-exports them and adds only the
+fixed nonces and event names the tests' vectors use as defaults. The WXBizMsgCrypt encryption
+(WeCom, DingTalk) is cross-checked against wechatpy in the provider tests, so the signers and the
+verifiers cannot drift together unnoticed.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from gateway.sandbox import signers
+from gateway.sandbox.signers import (
+    SignedDelivery,
+    discord_public_key,
+    encrypt_lark,
+    json_bytes,
+    sign_dingtalk_robot,
+    sign_discord,
+    sign_generic,
+    sign_lark,
+    sign_slack,
+    sign_standard,
+    standard_signature,
+    telegram_delivery,
+    wecom_url_check,
+)
 
-from gateway.providers.webhooks import InboundRequest
-from gateway.providers.wxcrypto import WxMsgCrypt
-
-
-@dataclass(frozen=True)
-class SignedDelivery:
-    """What a platform puts on the wire for one delivery."""
-
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
-    method: str = "POST"
-
-    def request(self, now: float) -> InboundRequest:
-        """The delivery as received at ``now`` (unix seconds)."""
-        return InboundRequest(
-            method=self.method, headers=self.headers, query=self.query, body=self.body, now=now
-        )
-
-    def with_headers(self, **changes: str | None) -> SignedDelivery:
-        """A copy with headers set (``None`` removes one); names are case-insensitive."""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        for name, value in changes.items():
-            key = name.lower().replace("_", "-")
-            if value is None:
-                headers.pop(key, None)
-            else:
-                headers[key] = value
-        return replace(self, headers=headers)
-
-    def with_query(self, **changes: str | None) -> SignedDelivery:
-        """A copy with query parameters set (``None`` removes one)."""
-        query = dict(self.query)
-        for name, value in changes.items():
-            if value is None:
-                query.pop(name, None)
-            else:
-                query[name] = value
-        return replace(self, query=query)
-
-
-def json_bytes(document: Any) -> bytes:
-    """Compact JSON bytes, for building plaintext event bodies."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-# --- Slack ---------------------------------------------------------------------------------
-
-
-def sign_slack(
-    signing_secret: str,
-    body: bytes,
-    timestamp: int,
-    *,
-    content_type: str = "application/json",
-    retry_num: int | None = None,
-) -> SignedDelivery:
-    """``X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:{ts}:{body}"))``."""
-    basestring = f"v0:{timestamp}:".encode() + body
-    digest = hmac.new(signing_secret.encode(), basestring, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": content_type,
-        "X-Slack-Request-Timestamp": str(timestamp),
-        "X-Slack-Signature": f"v0={digest}",
-    }
-    if retry_num is not None:
-        headers["X-Slack-Retry-Num"] = str(retry_num)
-        headers["X-Slack-Retry-Reason"] = "http_timeout"
-    return SignedDelivery(body=body, headers=headers)
-
-
-# --- Discord -------------------------------------------------------------------------------
-
-
-def discord_public_key(seed: bytes) -> str:
-    """Hex public key of the Ed25519 key with this 32-byte seed."""
-    public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
-    return public.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
-
-
-def sign_discord(seed: bytes, body: bytes, timestamp: str) -> SignedDelivery:
-    """Ed25519 over ``timestamp + body`` with the key of ``seed``; signature hex."""
-    signature = Ed25519PrivateKey.from_private_bytes(seed).sign(timestamp.encode() + body)
-    headers = {
-        "Content-Type": "application/json",
-        "X-Signature-Ed25519": signature.hex(),
-        "X-Signature-Timestamp": timestamp,
-    }
-    return SignedDelivery(body=body, headers=headers)
-
-
-# --- Telegram ------------------------------------------------------------------------------
-
-
-def telegram_delivery(secret_token: str, body: bytes) -> SignedDelivery:
-    """Telegram signs nothing: it only repeats the ``secret_token`` given to setWebhook."""
-    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret_token}
-    return SignedDelivery(body=body, headers=headers)
-
-
-# --- Lark / Feishu -------------------------------------------------------------------------
-
-
-def encrypt_lark(encrypt_key: str, plaintext: bytes, *, iv: bytes | None = None) -> str:
-    """``base64(iv | AES-256-CBC(SHA256(encrypt_key), iv, PKCS#7-16(plaintext)))``."""
-    iv = iv if iv is not None else os.urandom(16)
-    key = hashlib.sha256(encrypt_key.encode()).digest()
-    pad = 16 - len(plaintext) % 16
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    ciphertext = encryptor.update(plaintext + bytes([pad]) * pad) + encryptor.finalize()
-    return base64.b64encode(iv + ciphertext).decode()
-
-
-def sign_lark(encrypt_key: str, body: bytes, timestamp: int, nonce: str) -> SignedDelivery:
-    """``X-Lark-Signature = hex(SHA256((ts + nonce + encrypt_key).encode() + body))``."""
-    signature = hashlib.sha256(f"{timestamp}{nonce}{encrypt_key}".encode() + body).hexdigest()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Lark-Request-Timestamp": str(timestamp),
-        "X-Lark-Request-Nonce": nonce,
-        "X-Lark-Signature": signature,
-    }
-    return SignedDelivery(body=body, headers=headers)
+__all__ = [
+    "SignedDelivery",
+    "discord_public_key",
+    "encrypt_dingtalk",
+    "encrypt_lark",
+    "encrypt_wecom",
+    "json_bytes",
+    "lark_encrypted_delivery",
+    "sign_dingtalk_robot",
+    "sign_discord",
+    "sign_generic",
+    "sign_github",
+    "sign_lark",
+    "sign_slack",
+    "sign_standard",
+    "standard_signature",
+    "telegram_delivery",
+    "wecom_url_check",
+]
 
 
 def lark_encrypted_delivery(
@@ -157,16 +56,9 @@ def lark_encrypted_delivery(
     nonce: str = "nonce123",
     *,
     signed: bool = True,
-    iv: bytes | None = None,
 ) -> SignedDelivery:
     """An encrypted (and, like every real event, signed) Lark delivery."""
-    body = json_bytes({"encrypt": encrypt_lark(encrypt_key, plaintext, iv=iv)})
-    if not signed:
-        return SignedDelivery(body=body, headers={"Content-Type": "application/json"})
-    return sign_lark(encrypt_key, body, timestamp, nonce)
-
-
-# --- DingTalk ------------------------------------------------------------------------------
+    return signers.lark_delivery(encrypt_key, plaintext, timestamp, nonce, signed=signed)
 
 
 def encrypt_dingtalk(
@@ -176,51 +68,9 @@ def encrypt_dingtalk(
     plaintext: bytes,
     timestamp_ms: int,
     nonce: str = "WL4PK6yA",
-    *,
-    legacy_names: bool = False,
 ) -> SignedDelivery:
-    """An event-subscription push: ``?signature&timestamp&nonce`` + ``{"encrypt": …}``.
-
-    ``legacy_names`` uses the older ``msg_signature`` / ``timeStamp`` parameter names.
-    """
-    crypt = WxMsgCrypt.create(token, aes_key, app_key)
-    encrypt = crypt.encrypt(plaintext)
-    signature = crypt.sign(str(timestamp_ms), nonce, encrypt)
-    sig_name, ts_name = (
-        ("msg_signature", "timeStamp") if legacy_names else ("signature", "timestamp")
-    )
-    query = {sig_name: signature, ts_name: str(timestamp_ms), "nonce": nonce}
-    return SignedDelivery(body=json_bytes({"encrypt": encrypt}), query=query)
-
-
-def sign_dingtalk_robot(app_secret: str, body: bytes, timestamp_ms: int) -> SignedDelivery:
-    """Robot callback headers: ``sign = base64(HMAC-SHA256(secret, f"{ts}\\n{secret}"))``."""
-    message = f"{timestamp_ms}\n{app_secret}".encode()
-    sign = base64.b64encode(hmac.new(app_secret.encode(), message, hashlib.sha256).digest())
-    headers = {
-        "Content-Type": "application/json",
-        "timestamp": str(timestamp_ms),
-        "sign": sign.decode(),
-    }
-    return SignedDelivery(body=body, headers=headers)
-
-
-# --- WeCom ---------------------------------------------------------------------------------
-
-
-def wecom_url_check(
-    token: str, aes_key: str, corp_id: str, echo: bytes, timestamp: int, nonce: str
-) -> SignedDelivery:
-    """The GET WeCom sends when the callback URL is saved."""
-    crypt = WxMsgCrypt.create(token, aes_key, corp_id)
-    echostr = crypt.encrypt(echo)
-    query = {
-        "msg_signature": crypt.sign(str(timestamp), nonce, echostr),
-        "timestamp": str(timestamp),
-        "nonce": nonce,
-        "echostr": echostr,
-    }
-    return SignedDelivery(body=b"", query=query, method="GET")
+    """A DingTalk event-subscription push (the nonce of DingTalk's documented example)."""
+    return signers.encrypt_dingtalk(token, aes_key, app_key, plaintext, timestamp_ms, nonce)
 
 
 def encrypt_wecom(
@@ -232,86 +82,13 @@ def encrypt_wecom(
     nonce: str = "1597212914",
     *,
     mode: Literal["xml", "json"] = "xml",
-    agent_id: str = "1000002",
 ) -> SignedDelivery:
-    """An encrypted message POST in XML (default) or JSON callback mode."""
-    crypt = WxMsgCrypt.create(token, aes_key, corp_id)
-    encrypt = crypt.encrypt(plaintext)
-    query = {
-        "msg_signature": crypt.sign(str(timestamp), nonce, encrypt),
-        "timestamp": str(timestamp),
-        "nonce": nonce,
-    }
-    if mode == "json":
-        body = json_bytes({"tousername": corp_id, "encrypt": encrypt, "agentid": int(agent_id)})
-        headers = {"Content-Type": "application/json"}
-    else:
-        body = (
-            f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName>\n"
-            f"<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n"
-            f"<AgentID><![CDATA[{agent_id}]]></AgentID>\n</xml>"
-        ).encode()
-        headers = {"Content-Type": "text/xml"}
-    return SignedDelivery(body=body, headers=headers, query=query)
-
-
-# --- GitHub, Standard Webhooks, generic HMAC -----------------------------------------------
+    """A WeCom encrypted message POST (the nonce of WeCom's documented example)."""
+    return signers.encrypt_wecom(token, aes_key, corp_id, plaintext, timestamp, nonce, mode=mode)
 
 
 def sign_github(
     secret: str, body: bytes, *, event: str = "push", delivery: str = "delivery-1"
 ) -> SignedDelivery:
-    """``X-Hub-Signature-256: sha256=hex(HMAC-SHA256(secret, body))`` plus event headers."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Hub-Signature-256": f"sha256={digest}",
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery,
-    }
-    return SignedDelivery(body=body, headers=headers)
-
-
-def standard_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """One ``v1,<base64>`` entry for a ``whsec_`` secret."""
-    encoded = secret.removeprefix("whsec_")
-    key = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def sign_standard(secret: str, msg_id: str, timestamp: int, body: bytes) -> SignedDelivery:
-    """Standard Webhooks headers ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``."""
-    headers = {
-        "Content-Type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": standard_signature(secret, msg_id, timestamp, body),
-    }
-    return SignedDelivery(body=body, headers=headers)
-
-
-def sign_generic(
-    secret: str,
-    body: bytes,
-    *,
-    signature_header: str,
-    algorithm: str = "sha256",
-    encoding: Literal["hex", "base64"] = "hex",
-    prefix: str = "",
-    timestamp_header: str | None = None,
-    timestamp: int | None = None,
-    extra_headers: Mapping[str, str] | None = None,
-) -> SignedDelivery:
-    """HMAC as described by a generic endpoint config (``{ts}.{body}`` with a timestamp)."""
-    content = body
-    headers = {"Content-Type": "application/json", **(extra_headers or {})}
-    if timestamp_header is not None:
-        if timestamp is None:
-            raise ValueError("timestamp_header needs a timestamp")
-        content = f"{timestamp}.".encode() + body
-        headers[timestamp_header] = str(timestamp)
-    digest = hmac.new(secret.encode(), content, algorithm).digest()
-    encoded = digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
-    headers[signature_header] = prefix + encoded
-    return SignedDelivery(body=body, headers=headers)
+    """A GitHub delivery, a ``push`` unless told otherwise."""
+    return signers.sign_github(secret, body, event=event, delivery=delivery)

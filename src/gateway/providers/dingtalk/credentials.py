@@ -7,24 +7,33 @@ HTTP status + ``{"code","message"}`` [D]; any 4xx means the key/secret pair was 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from gateway.providers.oauth import (
-    InvalidCredentials,
-    TokenResponseInvalid,
-    TokenSet,
-    fetch_credential_json,
-    platform_reason,
-    rebase_url,
-    reveal,
-    token_set_from_payload,
-    utc_now,
-)
+from gateway.providers.credentials import CredentialTokenSpec, fetch_credential_token, json_post
+from gateway.providers.oauth import TokenSet, rebase_url, reveal
 
 DINGTALK_APP_TOKEN_URL = "https://api.dingtalk.com/v1.0/oauth2/accessToken"
+
+
+def _refusal(response: httpx.Response, body: Mapping[str, Any]) -> tuple[object, object] | None:
+    """Any 4xx, or a ``code`` without a token, is a refusal."""
+    if response.is_success and not (body.get("code") and "accessToken" not in body):
+        return None
+    return body.get("code"), body.get("message")
+
+
+_APP_TOKEN = CredentialTokenSpec(
+    platform="DingTalk",
+    token_type="app",
+    refusal=_refusal,
+    access_key="accessToken",
+    expires_key="expireIn",
+)
 
 
 async def fetch_dingtalk_app_token(
@@ -40,23 +49,9 @@ async def fetch_dingtalk_app_token(
     Raises InvalidCredentials (reason = DingTalk's code/message) or TokenEndpointUnavailable.
     """
     secret = reveal(app_secret)
-    request = httpx.Request(
-        "POST",
-        rebase_url(DINGTALK_APP_TOKEN_URL, base_url),
-        json={"appKey": app_key, "appSecret": secret},
-        headers={"Accept": "application/json"},
+    url = rebase_url(DINGTALK_APP_TOKEN_URL, base_url)
+    request = json_post(url, {"appKey": app_key, "appSecret": secret})
+    account = {"app_key": app_key}
+    return await fetch_credential_token(
+        client, _APP_TOKEN, request, secret=secret, account=account, now=now
     )
-    issued_at = now or utc_now()
-    response, body = await fetch_credential_json(client, request, mask=(secret,))
-    if not response.is_success or (body.get("code") and "accessToken" not in body):
-        reason = platform_reason(body.get("code"), body.get("message"), mask=(secret,))
-        raise InvalidCredentials(reason)
-    try:
-        tokens = token_set_from_payload(
-            body, now=issued_at, access_key="accessToken", expires_key="expireIn"
-        )
-    except TokenResponseInvalid:
-        raise TokenResponseInvalid("DingTalk response has no accessToken") from None
-    tokens.token_type = "app"
-    tokens.account["app_key"] = app_key
-    return tokens

@@ -9,24 +9,33 @@ refused; the reason keeps Lark's ``code`` and ``msg``. Store apps (``app_access_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from gateway.providers.oauth import (
-    InvalidCredentials,
-    TokenResponseInvalid,
-    TokenSet,
-    fetch_credential_json,
-    platform_reason,
-    rebase_url,
-    reveal,
-    token_set_from_payload,
-    utc_now,
-)
+from gateway.providers.credentials import CredentialTokenSpec, fetch_credential_token, json_post
+from gateway.providers.oauth import TokenSet, rebase_url, reveal
 
 LARK_TENANT_TOKEN_URL = "https://open.feishu.cn/open-apis/auth/v3/tenant_access_token/internal"
+
+
+def _refusal(response: httpx.Response, body: Mapping[str, Any]) -> tuple[object, object] | None:
+    """Anything but ``code`` 0 in a 2xx answer is a refusal."""
+    if body.get("code") == 0 and response.is_success:
+        return None
+    return body.get("code"), body.get("msg")
+
+
+_TENANT_TOKEN = CredentialTokenSpec(
+    platform="Lark",
+    token_type="tenant",
+    refusal=_refusal,
+    access_key="tenant_access_token",
+    expires_key="expire",
+)
 
 
 async def fetch_lark_tenant_token(
@@ -43,22 +52,9 @@ async def fetch_lark_tenant_token(
     Raises InvalidCredentials (reason = Lark's ``code`` and ``msg``) or TokenEndpointUnavailable.
     """
     secret = reveal(app_secret)
-    request = httpx.Request(
-        "POST",
-        rebase_url(LARK_TENANT_TOKEN_URL, base_url),
-        json={"app_id": app_id, "app_secret": secret},
-        headers={"Accept": "application/json"},
+    request = json_post(
+        rebase_url(LARK_TENANT_TOKEN_URL, base_url), {"app_id": app_id, "app_secret": secret}
     )
-    issued_at = now or utc_now()
-    response, body = await fetch_credential_json(client, request, mask=(secret,))
-    if body.get("code") != 0 or not response.is_success:
-        raise InvalidCredentials(platform_reason(body.get("code"), body.get("msg"), mask=(secret,)))
-    try:
-        tokens = token_set_from_payload(
-            body, now=issued_at, access_key="tenant_access_token", expires_key="expire"
-        )
-    except TokenResponseInvalid:
-        raise TokenResponseInvalid("Lark response has no tenant_access_token") from None
-    tokens.token_type = "tenant"
-    tokens.account["app_id"] = app_id
-    return tokens
+    return await fetch_credential_token(
+        client, _TENANT_TOKEN, request, secret=secret, account={"app_id": app_id}, now=now
+    )

@@ -10,26 +10,32 @@ The secret must travel in the query string (WeCom's design); it is masked in eve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from gateway.providers.oauth import (
-    InvalidCredentials,
-    TokenEndpointUnavailable,
-    TokenResponseInvalid,
-    TokenSet,
-    fetch_credential_json,
-    platform_reason,
-    rebase_url,
-    reveal,
-    token_set_from_payload,
-    utc_now,
-)
+from gateway.providers.credentials import CredentialTokenSpec, fetch_credential_token
+from gateway.providers.oauth import TokenEndpointUnavailable, TokenSet, rebase_url, reveal
 from gateway.providers.wecom.oauth import WECOM_TRANSIENT_ERRCODES
 
 WECOM_GETTOKEN_URL = "https://qyapi.weixin.qq.com/cgi-bin/gettoken"
+
+
+def _refusal(response: httpx.Response, body: Mapping[str, Any]) -> tuple[object, object] | None:
+    """A non-zero ``errcode`` (or a non-2xx) is a refusal, except the transient ones (busy, rate
+    limited), which mean: try again later."""
+    errcode = body.get("errcode", 0)
+    if errcode in WECOM_TRANSIENT_ERRCODES:
+        raise TokenEndpointUnavailable(provider_error=errcode, http_status=response.status_code)
+    if errcode == 0 and response.is_success:
+        return None
+    return errcode, body.get("errmsg")
+
+
+_CORP_TOKEN = CredentialTokenSpec(platform="WeCom", token_type="corp", refusal=_refusal)
 
 
 async def fetch_wecom_corp_token(
@@ -45,22 +51,8 @@ async def fetch_wecom_corp_token(
     Raises InvalidCredentials (reason = ``errcode`` + ``errmsg``) or TokenEndpointUnavailable.
     """
     secret = reveal(corp_secret)
-    request = httpx.Request(
-        "GET",
-        rebase_url(WECOM_GETTOKEN_URL, base_url),
-        params={"corpid": corp_id, "corpsecret": secret},
+    params = {"corpid": corp_id, "corpsecret": secret}
+    request = httpx.Request("GET", rebase_url(WECOM_GETTOKEN_URL, base_url), params=params)
+    return await fetch_credential_token(
+        client, _CORP_TOKEN, request, secret=secret, account={"corp_id": corp_id}, now=now
     )
-    issued_at = now or utc_now()
-    response, body = await fetch_credential_json(client, request, mask=(secret,))
-    errcode = body.get("errcode", 0)
-    if errcode in WECOM_TRANSIENT_ERRCODES:
-        raise TokenEndpointUnavailable(provider_error=errcode, http_status=response.status_code)
-    if errcode != 0 or not response.is_success:
-        raise InvalidCredentials(platform_reason(errcode, body.get("errmsg"), mask=(secret,)))
-    try:
-        tokens = token_set_from_payload(body, now=issued_at)
-    except TokenResponseInvalid:
-        raise TokenResponseInvalid("WeCom response has no access_token") from None
-    tokens.token_type = "corp"
-    tokens.account["corp_id"] = corp_id
-    return tokens
