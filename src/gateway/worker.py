@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 from typing import Any, ClassVar
 
 from arq import cron
 from arq.connections import RedisSettings
-from arq.worker import func
+from arq.worker import Worker, func, get_kwargs
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway import jobs
@@ -76,6 +77,33 @@ class WorkerSettings:
     on_shutdown = shutdown
     queue_name = Settings().queue_name
     max_jobs = 64
+    # arq waits this long between polls of an idle queue (default 0.5 s): every queue hop
+    # (ingest batch -> processing -> deliveries) would add up to that much latency.
+    poll_delay = 0.05
     job_timeout = 60
     max_tries = 8
     keep_result = 60
+
+
+class GatewayWorker(Worker):
+    """arq's worker, except that the jobs in flight always finish before the process exits.
+
+    When Redis goes away, arq's poll loop raises and ``close()`` gathers the running jobs without
+    ``return_exceptions``: the first job whose queue bookkeeping fails ends the wait, and the
+    process exits with the other jobs cut mid-flight (a delivery POSTed but not yet recorded,
+    sent again later by the sweeper: a duplicate the subscriber sees). Waiting for every job
+    first records each side effect before the exit; the supervisor then restarts the worker.
+    """
+
+    async def close(self) -> None:
+        if self.tasks:
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        await super().close()
+
+
+def run_worker(settings: Settings) -> None:
+    """``gateway worker``: serve the queue until SIGTERM/SIGINT (or Redis is lost)."""
+    GatewayWorker(
+        **get_kwargs(WorkerSettings),  # type: ignore[arg-type]
+        redis_settings=redis_settings(settings),
+    ).run()

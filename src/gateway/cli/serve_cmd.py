@@ -4,7 +4,6 @@ import logging
 
 import typer
 import uvicorn
-from arq import run_worker
 
 from gateway.app import create_app
 from gateway.cli.common import console, database, fail, keyring_for, load_settings, run
@@ -14,7 +13,7 @@ from gateway.kit.migrations import upgrade
 from gateway.kit.settings import Settings
 from gateway.tenants import repository as tenant_repo
 from gateway.tenants import service as tenant_service
-from gateway.worker import WorkerSettings, redis_settings
+from gateway.worker import run_worker
 
 logger = logging.getLogger(__name__)
 
@@ -71,4 +70,4 @@ def worker() -> None:
     """Run an arq worker (production: needs GATEWAY_REDIS_URL)."""
     settings = load_settings(check=True)
     configure_logging(settings.log_level, json_output=settings.log_json)
-    run_worker(WorkerSettings, redis_settings=redis_settings(settings))  # type: ignore[arg-type]
+    run_worker(settings)

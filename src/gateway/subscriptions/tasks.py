@@ -6,8 +6,8 @@ re-sent batch is refused as a duplicate. ``deliver`` makes one attempt of one de
 (retries, manual retry, the sweeper); retries are new jobs deferred with the queue
 (``_defer_by``), never sleeps inside a job. ``sweep_deliveries`` is the safety net for jobs
 that were lost (Redis flushed or down during an enqueue, an embedded-mode process restarted):
-every ``SWEEP_INTERVAL_SECONDS`` it re-enqueues pending deliveries that are overdue by more than
-``GATEWAY_INBOX_LEASE_SECONDS``. It re-uses the job id the delivery is waiting for, so a
+every ``GATEWAY_SWEEPER_INTERVAL_SECONDS`` it re-enqueues pending deliveries that are overdue by
+more than ``GATEWAY_INBOX_LEASE_SECONDS``. It re-uses the job id the delivery is waiting for, so a
 ``deliver`` job that still exists is not duplicated (arq and the in-process dispatcher both
 refuse a known job id). A delivery whose ``deliver_many`` batch is still waiting in the queue
 after the lease (a backlog longer than a minute) can be attempted by both jobs: the subscriber
@@ -22,11 +22,11 @@ from typing import Any
 from gateway.kit.db import DB_UNAVAILABLE_ERRORS
 from gateway.kit.queue import PeriodicJob
 from gateway.kit.runtime import Runtime
+from gateway.kit.settings import Settings
 from gateway.subscriptions import repository
 from gateway.subscriptions.delivery import attempt_delivery, attempt_many
 from gateway.subscriptions.policy import deliver_job, delivery_policy
 
-SWEEP_INTERVAL_SECONDS = 30.0
 SWEEP_BATCH = 1000
 
 
@@ -63,4 +63,6 @@ async def sweep_deliveries(ctx: dict[str, Any]) -> int:
         return 0  # the next sweep catches up
 
 
-DELIVERY_SWEEPER = PeriodicJob("delivery_sweeper", sweep_deliveries, SWEEP_INTERVAL_SECONDS)
+DELIVERY_SWEEPER = PeriodicJob(
+    "delivery_sweeper", sweep_deliveries, Settings().sweeper_interval_seconds
+)
