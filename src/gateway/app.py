@@ -37,6 +37,7 @@ from gateway.sandbox.router import router as sandbox_router
 from gateway.sandbox.store import sandbox_enabled
 from gateway.subscriptions.router import router as subscriptions_router
 from gateway.tenants.router import router as tenants_router
+from gateway.tools.router import invoke_route
 from gateway.tools.router import router as tools_router
 from gateway.toolsets.router import router as toolsets_router
 from gateway.webhooks.ingest_router import receiver_route
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(sandbox_router)
     # Deliveries are matched first, at the top level, before FastAPI's per-router bookkeeping.
     app.router.routes.insert(0, receiver_route())
+    app.router.routes.insert(1, invoke_route(app))  # tool invocation: the other hot path
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -20,8 +21,11 @@ from gateway.models import Tenant
 from gateway.tenants import service as tenant_service
 from gateway.tenants.auth_cache import ApiKeyCache
 
+# The dependencies below are ``async def`` although they never await: FastAPI runs a plain
+# ``def`` dependency in its thread pool, a thread hop per request per dependency.
 
-def get_runtime(request: Request) -> Runtime:
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -29,11 +33,11 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_keyring(runtime: RuntimeDep) -> Keyring:
+async def get_keyring(runtime: RuntimeDep) -> Keyring:
     return runtime.keyring
 
 
@@ -50,21 +54,38 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 
 
+@asynccontextmanager
+async def request_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: committed when the block ends, rolled back on error; jobs
+    collected meanwhile are sent after the commit.
+
+    :func:`get_session` serves it as a dependency. A hot route may open it in its body instead
+    (``tools.router.invoke_tool``): same semantics, without the per-request cost of a
+    generator dependency.
+    """
+    session = runtime.sessionmaker()
+    try:
+        yield session
+        # A request served from per-process caches never began a transaction: skip the
+        # commit and close (each a greenlet round trip), there is nothing to end.
+        if session.in_transaction():
+            await session.commit()
+            await session.close()
+    except BaseException:
+        session.info.pop("pending_jobs", None)
+        await session.close()  # rolls back
+        raise
+    await runtime.dispatch(take_pending_jobs(session))
+
+
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """The request's transaction: committed before the response is sent, rolled back on error.
+    """The request's transaction (:func:`request_session`): committed before the response.
 
     Function scope makes FastAPI run the code after ``yield`` before sending the response, so
-    no 2xx leaves before the commit. Jobs collected during the request are sent after it.
+    no 2xx leaves before the commit.
     """
-    async with runtime.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            session.info.pop("pending_jobs", None)
-            await session.rollback()
-            raise
-        await runtime.dispatch(take_pending_jobs(session))
+    async with request_session(runtime) as session:
+        yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
@@ -78,11 +99,14 @@ _bearer = HTTPBearer(
 async def get_tenant(
     request: Request,
     runtime: RuntimeDep,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Tenant:
     """The API key's tenant, after charging the request to the key's and tenant's rate limits
-    (429 when over; the RateLimit-* headers go on every authenticated response)."""
+    (429 when over; the RateLimit-* headers go on every authenticated response).
+
+    Usually answered from per-process caches (keys, tenant limits); a miss reads in a short
+    session of its own, so authenticating never needs the route's session.
+    """
     if credentials is None or not credentials.credentials.strip():
         raise InvalidApiKey(
             "Send the API key as 'Authorization: Bearer <key>'",
@@ -98,14 +122,15 @@ async def get_tenant(
         cache = api_key_cache(runtime)
         cached = cache.get(presented)
         if cached is None:
-            tenant = await tenant_service.authenticate(session, presented)
+            async with runtime.sessionmaker() as session:
+                tenant = await tenant_service.authenticate(session, presented)
             cache.put(presented, tenant)
         else:
             tenant = cached
     except InvalidApiKey as exc:
         exc.headers.setdefault("WWW-Authenticate", "Bearer")
         raise
-    state = await limits_service.check_api_limit(runtime, session, tenant, key_prefix)
+    state = await limits_service.check_api_limit(runtime, None, tenant, key_prefix)
     limits_middleware.attach(request.scope, limits_middleware.ApiCallLimits(key_prefix, state))
     return tenant
 

@@ -1,11 +1,12 @@
-"""Invocation log rows: one INSERT per invocation, tenant-scoped reads."""
+"""Invocation log rows: batched or single INSERTs, tenant-scoped reads."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import col, select
 
@@ -21,8 +22,21 @@ _INSERT = sa.insert(_TABLE)
 
 
 async def insert(session: AsyncSession, values: dict[str, Any]) -> None:
-    """A single Core INSERT: the invoke hot path's only write."""
+    """One row in the caller's transaction (idempotent invocations, and outside the API)."""
     await session.execute(_INSERT, values)
+
+
+# A batch retried after a commit whose outcome was unknown (a timeout during COMMIT) must not
+# fail forever on its own rows: ids are unique, so an existing id is the same row.
+_INSERT_NEW = {
+    "postgresql": postgresql.insert(_TABLE).on_conflict_do_nothing(index_elements=["id"]),
+    "sqlite": sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=["id"]),
+}
+
+
+async def insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """A batch from the log writer: one multi-row INSERT, rows already stored skipped."""
+    await conn.execute(_INSERT_NEW.get(conn.dialect.name, _INSERT), rows)
 
 
 async def list_page(

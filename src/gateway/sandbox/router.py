@@ -110,7 +110,7 @@ async def message_reader(
     """The workspace (tenant) whose messages may be read: a ``messages:read`` access token's,
     or, for a gateway API key, its tenant's (to watch your sandbox conversations)."""
     if credentials is not None and credentials.credentials.startswith("gwk_"):
-        tenant = await get_tenant(request, runtime, session, credentials)
+        tenant = await get_tenant(request, runtime, credentials)
         return tenant.id
     grant = await sandbox_grant(credentials, sandbox)
     service.require_scope(grant, "messages:read")

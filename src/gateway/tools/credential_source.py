@@ -9,5 +9,7 @@ from gateway.connections import credentials
 from gateway.tools.invoke import CredentialSource
 
 
-def get_credential_source() -> CredentialSource:
+async def get_credential_source() -> CredentialSource:
+    """``async`` although it never awaits: FastAPI runs a plain ``def`` dependency in its
+    thread pool."""
     return credentials

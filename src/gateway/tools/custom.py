@@ -195,16 +195,13 @@ def build_request(
             content = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
         headers["Content-Type"] = body["media_type"]
     url = definition.server_url + path
-    log_target = redact_url(httpx.URL(url, params=query) if query else url)
+    # Parsed once: the log target and the request share it (unless the key goes in the query).
+    target = httpx.URL(url, params=query) if query else httpx.URL(url)
+    log_target = redact_url(target)
     if auth.query:
-        query.extend(auth.query)
+        target = httpx.URL(url, params=[*query, *auth.query])
     headers.update(auth.headers)
-    request = httpx.Request(
-        definition.method,
-        httpx.URL(url, params=query) if query else url,
-        headers=headers,
-        content=content,
-    )
+    request = httpx.Request(definition.method, target, headers=headers, content=content)
     return BuiltRequest(request, log_target)
 
 

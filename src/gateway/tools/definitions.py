@@ -6,6 +6,11 @@ first use, then cached per process for ``CACHE_TTL_SECONDS`` (in ``runtime.extra
 module global): the invoke hot path then needs no query to know the tool. Deleting a toolset
 drops its entries from this process's cache at once; other processes notice within the TTL.
 
+The toolset's decrypted API key / basic credentials are cached beside the definitions, for the
+same TTL, keyed by toolset id *and ciphertext* (a re-encrypted or replaced secret is a new
+entry): decrypting per call cost more than building the request. They live in process memory
+only, as ``AuthMaterial`` (whose ``repr`` masks them), and are never logged.
+
 LLM tool-name rules (``^[A-Za-z0-9_-]{1,64}$``) forbid the dot in ``slack.send_message``: the
 catalogue exports ``slack__send_message`` and every route accepts both spellings. Toolset names
 cannot contain ``_``, so the first ``__`` always marks the namespace.
@@ -22,12 +27,19 @@ from typing import Any, Final
 from jsonschema import Draft202012Validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.kit.crypto import Keyring
 from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.kit.runtime import Runtime
 from gateway.providers.registry import BUILTIN_TOOLS, all_providers
-from gateway.providers.tools import BuiltinTool, ToolSpec
+from gateway.providers.tools import BuiltinTool, ToolCredentials, ToolSpec
 from gateway.tools import repository
-from gateway.tools.custom import CustomToolDefinition, ToolsetAuth, compile_definition
+from gateway.tools.custom import (
+    AuthMaterial,
+    CustomToolDefinition,
+    ToolsetAuth,
+    auth_material,
+    compile_definition,
+)
 
 CACHE_TTL_SECONDS: Final = 5.0
 _CACHE_MAX_ENTRIES: Final = 10_000
@@ -131,6 +143,8 @@ class DefinitionCache:
     def __init__(self, ttl: float = CACHE_TTL_SECONDS) -> None:
         self._ttl = ttl
         self._entries: dict[tuple[str, str], tuple[float, CustomToolDefinition]] = {}
+        #: (toolset id, secret ciphertext) → (expiry, decrypted material)
+        self._materials: dict[tuple[str, str], tuple[float, AuthMaterial]] = {}
 
     def get(self, tenant_id: str, name: str) -> CustomToolDefinition | None:
         entry = self._entries.get((tenant_id, name))
@@ -146,6 +160,24 @@ class DefinitionCache:
             definition,
         )
 
+    def auth_material(
+        self, definition: CustomToolDefinition, keyring: Keyring, creds: ToolCredentials | None
+    ) -> AuthMaterial:
+        """``custom.auth_material``, with the toolset's own secret decrypted once per TTL."""
+        secret_enc = definition.auth.secret_enc
+        if secret_enc is None or not definition.authenticated:
+            return auth_material(definition, keyring, creds)  # nothing to decrypt
+        key = (definition.toolset_id, secret_enc)
+        now = time.monotonic()
+        entry = self._materials.get(key)
+        if entry is not None and entry[0] >= now:
+            return entry[1]
+        material = auth_material(definition, keyring, creds)
+        if len(self._materials) >= _CACHE_MAX_ENTRIES:
+            self._materials.clear()
+        self._materials[key] = (now + self._ttl, material)
+        return material
+
     def forget_toolset(self, tenant_id: str, toolset_id: str) -> None:
         stale = [
             key
@@ -154,12 +186,19 @@ class DefinitionCache:
         ]
         for key in stale:
             del self._entries[key]
+        self._forget_materials({toolset_id})
 
     def forget_namespace(self, tenant_id: str, namespace: str) -> None:
         prefix = f"{namespace}."
         stale = [k for k in self._entries if k[0] == tenant_id and k[1].startswith(prefix)]
+        toolsets = {self._entries[k][1].toolset_id for k in stale}
         for key in stale:
             del self._entries[key]
+        self._forget_materials(toolsets)
+
+    def _forget_materials(self, toolset_ids: set[str]) -> None:
+        for key in [k for k in self._materials if k[0] in toolset_ids]:
+            del self._materials[key]
 
 
 def definition_cache(runtime: Runtime) -> DefinitionCache:

@@ -10,14 +10,20 @@
     count the daily quota             limits domain (tool invocations per day)     429
     load credentials                  connect domain (refreshes if expiring)       404 / 409
     run the call                      invoke.run_call: bucket, send, classify, retry
-    log                               one INSERT into tool_invocations (+ the idempotency result)
+    log                               a row for the process's log writer (group commit); with
+                                      an Idempotency-Key, one INSERT + the stored result in the
+                                      request's transaction instead (durable before the answer)
 
-A call that is still running after ``RELEASE_CONNECTION_AFTER`` gets the request's session
-committed underneath it: a tool that hangs for its whole timeout must not pin one of the pool's
-connections, or 40 hung calls would stall every other request (reliability F11). Only reads (and
-a credential refresh, which must be committed before its token is used anyway) precede that
-commit; it is the one place a service ends a transaction. Fast calls skip it, so the common
-request is the auth reads plus one INSERT in one transaction.
+The common request (tool definition, API key and limits cached per process, a custom tool with
+its own API key) therefore touches no database at all: no connection checkout, no transaction.
+What a crash can lose is described in ``gateway.invocations.writer``: log rows, never a result.
+
+A call that is still running after ``RELEASE_CONNECTION_AFTER`` while the request's session
+holds a connection (it read something: a connection's credentials, a cache miss) gets that
+session committed underneath it: a tool that hangs for its whole timeout must not pin one of the
+pool's connections, or 40 hung calls would stall every other request (reliability F11). Only
+reads (and a credential refresh, which must be committed before its token is used anyway)
+precede that commit; it is the one place a service ends a transaction.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.invocations import repository as invocation_log
 from gateway.invocations.service import excerpt, row_values
+from gateway.invocations.writer import log_writer
 from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.kit.ids import new_id
 from gateway.kit.metrics import TOOL_INVOCATIONS
@@ -40,17 +47,13 @@ from gateway.models.base import utcnow
 from gateway.providers.registry import get_provider
 from gateway.providers.tools import ToolCredentials, ToolOutput, redact_url
 from gateway.tools import idempotency, repository
-from gateway.tools.custom import (
-    CustomToolDefinition,
-    auth_material,
-    build_request,
-    classify_response,
-)
+from gateway.tools.custom import CustomToolDefinition, build_request, classify_response
 from gateway.tools.definitions import (
     BUILTIN_DEFINITIONS,
     BuiltinDefinition,
     canonical_name,
     custom_definition,
+    definition_cache,
     exported_name,
     validate,
 )
@@ -194,14 +197,21 @@ async def invoke(
         await limits_service.consume_daily_quota(runtime, session, tenant_id, "invocations")
         session_lock = asyncio.Lock()
         call = await _prepare(session, runtime, tenant_id, plan, credentials, session_lock)
-        outcome = await _releasing_connection_when_slow(
-            session, session_lock, run_call(runtime.http, call, limiter_for(runtime), policy)
-        )
+        running = run_call(runtime.http, call, limiter_for(runtime), policy)
+        if session.in_transaction():
+            outcome = await _releasing_connection_when_slow(session, session_lock, running)
+        else:  # nothing read: no pooled connection to give back while the call runs
+            outcome = await running
     except BaseException:
         if claim_id is not None:
             await idempotency.release(runtime, claim_id)
         raise
-    result = await _record(session, tenant_id, plan, outcome, idempotency_key)
+    result, row = _record(tenant_id, plan, outcome, idempotency_key)
+    writer = log_writer(runtime)
+    if claim_id is not None or writer is None:
+        await invocation_log.insert(session, row)
+    else:
+        writer.add(row)
     if claim_id is not None:
         await idempotency.complete(session, claim_id, result)
     return result
@@ -286,9 +296,10 @@ async def _prepare(
     bucket = plan.connection_id
     if plan.custom is not None:
         definition = plan.custom
+        definitions = definition_cache(runtime)
 
         def build_custom(creds: ToolCredentials | None) -> PreparedRequest:
-            auth = auth_material(definition, runtime.keyring, creds)
+            auth = definitions.auth_material(definition, runtime.keyring, creds)
             built = build_request(definition, plan.params, auth)
             return PreparedRequest(built.request, built.log_target, auth.secrets)
 
@@ -317,13 +328,10 @@ async def _prepare(
     return ToolCall(plan.tool, plan.provider, bucket, build_builtin, tool.parse_response, handle)
 
 
-async def _record(
-    session: AsyncSession,
-    tenant_id: str,
-    plan: _Plan,
-    outcome: CallOutcome,
-    idempotency_key: str | None,
-) -> InvokeResult:
+def _record(
+    tenant_id: str, plan: _Plan, outcome: CallOutcome, idempotency_key: str | None
+) -> tuple[InvokeResult, dict[str, Any]]:
+    """The caller's result and the log row (redacted, truncated) of one invocation."""
     invocation_id = new_id("inv")
     error = outcome.error
     tool_error = None
@@ -336,28 +344,25 @@ async def _record(
         )
     request = outcome.request
     secrets = outcome.secrets
-    await invocation_log.insert(
-        session,
-        row_values(
-            id=invocation_id,
-            tenant_id=tenant_id,
-            tool=plan.tool,
-            toolset_id=plan.custom.toolset_id if plan.custom else None,
-            connection_id=plan.connection_id,
-            outcome="ok" if outcome.ok else "error",
-            status_code=outcome.status_code,
-            error_code=tool_error.code if tool_error else None,
-            error_message=excerpt(tool_error.message, secrets) if tool_error else None,
-            platform_code=tool_error.platform_code if tool_error else None,
-            attempts=outcome.attempts,
-            duration_ms=round(outcome.duration_ms, 3),
-            request_method=request.request.method if request else None,
-            request_target=request.log_target if request else None,
-            request_body=excerpt(request.request.content, secrets) if request else None,
-            response_body=excerpt(outcome.response_body, secrets),
-            idempotency_key=idempotency_key,
-            created_at=utcnow(),
-        ),
+    row = row_values(
+        id=invocation_id,
+        tenant_id=tenant_id,
+        tool=plan.tool,
+        toolset_id=plan.custom.toolset_id if plan.custom else None,
+        connection_id=plan.connection_id,
+        outcome="ok" if outcome.ok else "error",
+        status_code=outcome.status_code,
+        error_code=tool_error.code if tool_error else None,
+        error_message=excerpt(tool_error.message, secrets) if tool_error else None,
+        platform_code=tool_error.platform_code if tool_error else None,
+        attempts=outcome.attempts,
+        duration_ms=round(outcome.duration_ms, 3),
+        request_method=request.request.method if request else None,
+        request_target=request.log_target if request else None,
+        request_body=excerpt(request.request.content, secrets) if request else None,
+        response_body=excerpt(outcome.response_body, secrets),
+        idempotency_key=idempotency_key,
+        created_at=utcnow(),
     )
     TOOL_INVOCATIONS.labels(
         plan.tool if plan.custom is None else "custom", "ok" if outcome.ok else "error"
@@ -370,4 +375,4 @@ async def _record(
         attempts=outcome.attempts,
         duration_ms=round(outcome.duration_ms, 3),
         invocation_id=invocation_id,
-    )
+    ), row

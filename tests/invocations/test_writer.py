@@ -1,0 +1,186 @@
+"""The invocation log's group-commit writer: rows written in batches after the response,
+visible to a reader of this process at once, kept through a database outage, all written at
+shutdown; idempotent invocations still written before their response."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from gateway.invocations import repository
+from gateway.invocations.service import row_values
+from gateway.invocations.writer import STATE_KEY, InvocationLogWriter
+from gateway.kit.ids import new_id
+from gateway.kit.runtime import Runtime
+from gateway.models import ToolInvocation
+from gateway.models.base import utcnow
+from tests.conftest import TenantCtx
+from tests.tools.mock_api import Reply, mock_api
+from tests.tools.support import create_toolset, invoke
+
+pytestmark = pytest.mark.usefixtures("tool_env")
+
+
+class _Conn:
+    dialect = SimpleNamespace(name="fake")
+
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+
+    async def execute(self, _statement: Any, rows: list[dict[str, Any]]) -> None:
+        if self.engine.failures > 0:
+            self.engine.failures -= 1
+            raise ConnectionError("database unreachable")
+        self.engine.batches.append([row["id"] for row in rows])
+
+
+class FakeEngine:
+    """Stands in for the AsyncEngine: records each committed batch, fails on demand."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.batches: list[list[str]] = []
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[_Conn]:
+        yield _Conn(self)
+
+
+def _row(n: int) -> dict[str, Any]:
+    return {"id": f"inv_{n:03d}"}
+
+
+async def test_rows_added_together_are_written_in_one_batch_in_order() -> None:
+    engine = FakeEngine()
+    writer = InvocationLogWriter(engine, window_seconds=60)  # type: ignore[arg-type]
+    for n in range(3):
+        writer.add(_row(n))
+    assert engine.batches == []  # nothing on the caller's path
+    await writer.flush()
+    assert engine.batches == [["inv_000", "inv_001", "inv_002"]]
+    assert writer.pending == 0
+
+
+async def test_the_window_writes_without_a_reader() -> None:
+    engine = FakeEngine()
+    writer = InvocationLogWriter(engine, window_seconds=0.001)  # type: ignore[arg-type]
+    writer.add(_row(1))
+    async with asyncio.timeout(5):
+        while not engine.batches:
+            await asyncio.sleep(0.001)
+    assert engine.batches == [["inv_001"]]
+
+
+async def test_a_full_batch_is_written_without_waiting_for_the_window() -> None:
+    engine = FakeEngine()
+    writer = InvocationLogWriter(engine, window_seconds=60, max_batch=2)  # type: ignore[arg-type]
+    writer.add(_row(1))
+    writer.add(_row(2))
+    async with asyncio.timeout(5):
+        while not engine.batches:
+            await asyncio.sleep(0)
+    assert engine.batches == [["inv_001", "inv_002"]]
+
+
+async def test_rows_survive_a_failed_batch_and_are_written_later() -> None:
+    engine = FakeEngine(failures=1)
+    writer = InvocationLogWriter(engine, window_seconds=60)  # type: ignore[arg-type]
+    writer.add(_row(1))
+    writer.add(_row(2))
+    await writer.flush()  # gives up after one failed attempt instead of waiting out an outage
+    assert (engine.batches, writer.pending) == ([], 2)
+    writer.add(_row(3))
+    await writer.flush()
+    assert engine.batches == [["inv_001", "inv_002", "inv_003"]]
+
+
+async def test_an_outage_keeps_the_newest_rows_up_to_the_cap() -> None:
+    engine = FakeEngine(failures=1)
+    writer = InvocationLogWriter(  # type: ignore[arg-type]
+        engine, window_seconds=60, max_pending=3, retry_seconds=60
+    )
+    writer.add(_row(1))
+    await writer.flush()  # fails: the database is down
+    for n in range(2, 6):
+        writer.add(_row(n))
+    await writer.close()
+    assert engine.batches == [["inv_003", "inv_004", "inv_005"]]
+
+
+async def test_close_writes_everything_then_refuses_rows() -> None:
+    engine = FakeEngine()
+    writer = InvocationLogWriter(engine, window_seconds=60, max_batch=2)  # type: ignore[arg-type]
+    for n in range(5):
+        writer.add(_row(n))
+    await writer.close()
+    assert [i for batch in engine.batches for i in batch] == [f"inv_{n:03d}" for n in range(5)]
+    with pytest.raises(RuntimeError):
+        writer.add(_row(9))
+
+
+async def _stored(runtime: Runtime, invocation_id: str) -> ToolInvocation | None:
+    async with runtime.sessionmaker() as session:
+        result = await session.execute(
+            select(ToolInvocation).where(col(ToolInvocation.id) == invocation_id)
+        )
+        return result.scalar_one_or_none()
+
+
+async def test_an_invocation_is_readable_right_after_its_answer(
+    client: httpx.AsyncClient, runtime: Runtime, tenant: TenantCtx
+) -> None:
+    writer = runtime.extras[STATE_KEY]
+    assert isinstance(writer, InvocationLogWriter)
+    async with mock_api(lambda request: Reply(body={"ok": True})) as api:
+        toolset = await create_toolset(client, tenant.headers, server_url=api.url)
+        response = await invoke(client, tenant.headers, f"{toolset['name']}.getHealth", {})
+    invocation_id = response.json()["invocation_id"]
+    read = await client.get(f"/v1/invocations/{invocation_id}", headers=tenant.headers)
+    assert read.status_code == 200, read.text
+    assert (read.json()["outcome"], read.json()["status_code"]) == ("ok", 200)
+    assert await _stored(runtime, invocation_id) is not None
+
+
+async def test_an_idempotent_invocation_is_stored_before_its_answer(
+    client: httpx.AsyncClient, runtime: Runtime, tenant: TenantCtx
+) -> None:
+    async with mock_api(lambda request: Reply(body={"ok": True})) as api:
+        toolset = await create_toolset(client, tenant.headers, server_url=api.url)
+        response = await invoke(
+            client,
+            tenant.headers,
+            f"{toolset['name']}.getHealth",
+            {},
+            idempotency_key="writer-test-key",
+        )
+    # No reader flushed the writer: the row was committed with the request.
+    stored = await _stored(runtime, response.json()["invocation_id"])
+    assert stored is not None
+    assert stored.idempotency_key == "writer-test-key"
+
+
+async def test_a_batch_retried_after_an_unknown_commit_outcome_does_not_duplicate_rows(
+    runtime: Runtime, tenant: TenantCtx
+) -> None:
+    row = row_values(
+        id=new_id("inv"),
+        tenant_id=tenant.tenant.id,
+        tool="t.op",
+        outcome="ok",
+        attempts=1,
+        duration_ms=1.0,
+        created_at=utcnow(),
+    )
+    for _ in range(2):  # the second time: as if the first commit's answer had been lost
+        async with runtime.engine.begin() as conn:
+            await repository.insert_many(conn, [row])
+    stored = await _stored(runtime, row["id"])
+    assert stored is not None
+    assert stored.tool == "t.op"
