@@ -4,6 +4,7 @@ problem+json a client can act on (stable code, Retry-After until midnight UTC), 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +13,13 @@ from fastapi import FastAPI
 from gateway.kit.metrics import QUOTA_EXCEEDED
 from gateway.kit.problems import install_problem_handlers
 from gateway.kit.runtime import Runtime
-from gateway.limits.service import QuotaExceeded, consume_daily_quota, usage
+from gateway.limits.service import (
+    QuotaExceeded,
+    consume_daily_quota,
+    limits_state,
+    take_quota,
+    usage,
+)
 from tests.conftest import make_tenant
 from tests.limits.conftest import FakeClock, set_limits
 
@@ -95,3 +102,31 @@ async def test_quota_error_is_a_problem_document(
     assert body["limit"] == 1
     midnight = datetime.fromtimestamp(clock.now, UTC).replace(hour=0) + timedelta(days=1)
     assert datetime.fromisoformat(body["resets_at"]) == midnight
+
+
+async def test_invocation_units_are_refused_locally_and_sent_in_one_round_trip(
+    limited_runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The invoke path never waits for the shared counter: five calls are counted locally,
+    the sixth is refused by this process at once, and the units reach the shared counter
+    together (``GET /v1/limits`` shows them)."""
+    _noon(clock)
+    ctx = await make_tenant(limited_runtime)
+    await set_limits(limited_runtime, ctx.tenant.id, invocations_per_day=5)
+    limiter = limits_state(limited_runtime).limiter
+    sends: list[int] = []
+    real_add = limiter.add
+
+    async def counting_add(key: str, n: int, cap: int, ttl: int) -> Any:
+        sends.append(n)
+        return await real_add(key, n, cap, ttl)
+
+    monkeypatch.setattr(limiter, "add", counting_add)
+    for _ in range(5):
+        await take_quota(limited_runtime, ctx.tenant.id, "invocations")
+    with pytest.raises(QuotaExceeded) as refused:
+        await take_quota(limited_runtime, ctx.tenant.id, "invocations")
+    assert refused.value.extra["used"] == 5
+    view = await usage(limited_runtime, None, ctx.tenant.id)
+    assert view.invocations_per_day.used == 5
+    assert sends == [5]

@@ -5,11 +5,12 @@ Where each check runs:
     deps.get_tenant            → check_api_limit       every authenticated API request
     webhook ingest (receiver)  → check_webhook_flood   AFTER signature verification, so unsigned
                                                        junk never spends a sender's budget
-    webhook ingest (receiver)  → check_event_quota     before the inbox insert (no I/O: this
+    webhook ingest (receiver)  → check_quota           before the inbox insert (no I/O: this
                                                        process's last known count for today)
-    inbox group commit         → count_stored_events   after the commit, new rows only, so a
+    inbox group commit         → count_usage           after the commit, new rows only, so a
                                                        duplicate never counts
-    tool invocation            → consume_daily_quota   when a tool runs
+    tool invocation            → take_quota            when a tool runs: checked like events,
+                                                       counted locally, sent in batches
     GET /v1/limits             → usage
 
 The limiter (Redis when the process has an arq pool, else in-process) and a short-lived cache of
@@ -19,6 +20,9 @@ set with the CLI reaches running processes within ``GATEWAY_LIMITS_CACHE_SECONDS
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +46,8 @@ from gateway.limits.policy import EffectiveLimits, LimitName, QuotaKind
 from gateway.limits.schemas import LimitsView, QuotaView, RateLimitView, Source
 from gateway.models import Tenant, TenantLimits
 from gateway.models.base import utcnow
+
+logger = logging.getLogger(__name__)
 
 STATE_KEY: Final = "limits"
 
@@ -75,8 +81,11 @@ class LimitsState:
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, EffectiveLimits]] = {}
         self._refusals: dict[str, Refusal] = {}
-        #: tenant id -> (quota key of the day, stored events counted there when last seen)
-        self.events_seen: dict[str, tuple[str, int]] = {}
+        #: (tenant id, kind) -> (quota key of the day, its shared count when last seen)
+        self.quota_seen: dict[tuple[str, QuotaKind], tuple[str, int]] = {}
+        #: (tenant id, kind) -> units used in this process and not yet added to the shared count
+        self.quota_unsent: collections.Counter[tuple[str, QuotaKind]] = collections.Counter()
+        self.quota_sender: asyncio.Task[None] | None = None
 
     def refusal(self, api_key_prefix: str) -> Refusal | None:
         refusal = self._refusals.get(api_key_prefix)
@@ -314,39 +323,76 @@ def _quota_refused(kind: QuotaKind, cap: int, used: int, now: float) -> QuotaExc
     )
 
 
-async def check_event_quota(runtime: Runtime, tenant_id: str) -> None:
-    """Refuse a webhook delivery once the tenant's stored events reached today's cap.
+#: How long this process gathers quota units before adding them to the shared counter.
+QUOTA_SEND_INTERVAL: Final = 0.05
 
-    No round trip on the receive path: the count is the one this process last saw after a
-    commit (:func:`count_stored_events`, shared across replicas through Redis). Replicas that
-    commit concurrently can overshoot the cap by the events already in flight; nothing stored
-    is ever dropped to make up for it.
+
+async def check_quota(runtime: Runtime, tenant_id: str, kind: QuotaKind) -> None:
+    """Refuse once the tenant's daily quota of ``kind`` is used up, with no round trip: the
+    count is the shared one this process last saw (:func:`count_usage`) plus its own units not
+    sent yet. Replicas can overshoot the cap by what they use between two sends (one batch or
+    ``QUOTA_SEND_INTERVAL``); nothing already done is undone to make up for it.
     """
     limits = await tenant_limits(runtime, None, tenant_id)
-    cap = limits.value("events_per_day")
+    cap = limits.value(policy.QUOTA_FIELDS[kind])
     if not cap:
         return
     state = limits_state(runtime)
-    seen = state.events_seen.get(tenant_id)
-    if seen is None:
-        return
     now = state.limiter.clock()
-    key, used = seen
-    if key == policy.quota_key(tenant_id, "events", now) and used >= cap:
-        raise _quota_refused("events", cap, used, now)
+    key = policy.quota_key(tenant_id, kind, now)
+    seen_key, seen = state.quota_seen.get((tenant_id, kind), (key, 0))
+    used = (seen if seen_key == key else 0) + state.quota_unsent[(tenant_id, kind)]
+    if used >= cap:
+        raise _quota_refused(kind, cap, used, now)
 
 
-async def count_stored_events(runtime: Runtime, stored: Mapping[str, int]) -> None:
-    """Add newly stored events (tenant id -> count) to today's usage, after their commit."""
+async def count_usage(runtime: Runtime, kind: QuotaKind, used: Mapping[str, int]) -> None:
+    """Add units (tenant id -> count) to today's shared usage and remember the new totals."""
     state = limits_state(runtime)
     limiter = state.limiter
-    for tenant_id, n in stored.items():
+    for tenant_id, n in used.items():
         now = limiter.clock()
-        key = policy.quota_key(tenant_id, "events", now)
+        key = policy.quota_key(tenant_id, kind, now)
         ttl = math.ceil(policy.day_end(now).timestamp() - now) + 3600
         decision = await limiter.add(key, n, 0, ttl)
         if decision.used:  # 0: the backend could not answer; keep what we knew
-            state.events_seen[tenant_id] = (key, decision.used)
+            state.quota_seen[(tenant_id, kind)] = (key, decision.used)
+
+
+async def take_quota(runtime: Runtime, tenant_id: str, kind: QuotaKind) -> None:
+    """:func:`check_quota`, then count one unit: locally at once, in the shared counter with
+    the other units of the next ``QUOTA_SEND_INTERVAL`` (one round trip per tenant then, not
+    one per call)."""
+    await check_quota(runtime, tenant_id, kind)
+    state = limits_state(runtime)
+    state.quota_unsent[(tenant_id, kind)] += 1
+    if state.quota_sender is None or state.quota_sender.done():
+        state.quota_sender = asyncio.get_running_loop().create_task(_send_quota_units(runtime))
+
+
+async def _send_quota_units(runtime: Runtime) -> None:
+    state = limits_state(runtime)
+    while state.quota_unsent:
+        await asyncio.sleep(QUOTA_SEND_INTERVAL)
+        unsent, state.quota_unsent = state.quota_unsent, collections.Counter()
+        by_kind: dict[QuotaKind, dict[str, int]] = {}
+        for (tenant_id, kind), n in unsent.items():
+            by_kind.setdefault(kind, {})[tenant_id] = n
+        for kind, used in by_kind.items():
+            try:
+                await count_usage(runtime, kind, used)
+            except Exception:  # never lose the process's own count over a send
+                logger.exception("sending %s quota usage failed", kind)
+                for tenant_id, n in used.items():
+                    state.quota_unsent[(tenant_id, kind)] += n
+                return
+
+
+async def flush_quota_units(runtime: Runtime) -> None:
+    """Send what this process counted but has not sent yet (shutdown, tests, reads)."""
+    state = limits_state(runtime)
+    if state.quota_sender is not None and not state.quota_sender.done():
+        await state.quota_sender
 
 
 def _source(limits: EffectiveLimits, name: LimitName) -> Source:
@@ -372,6 +418,7 @@ async def usage(
     api_key_prefix: str | None = None,
 ) -> LimitsView:
     """The tenant's limits and current usage (the calling key's bucket when given)."""
+    await flush_quota_units(runtime)  # this process's own calls show at once
     limits = await tenant_limits(runtime, session, tenant_id)
     limiter = limits_state(runtime).limiter
     now = limiter.clock()

@@ -194,7 +194,7 @@ async def invoke(
             return stored
     try:
         # Counted once the call is certain to be attempted (a replay above is free).
-        await limits_service.consume_daily_quota(runtime, session, tenant_id, "invocations")
+        await limits_service.take_quota(runtime, tenant_id, "invocations")
         session_lock = asyncio.Lock()
         call = await _prepare(session, runtime, tenant_id, plan, credentials, session_lock)
         running = run_call(runtime.http, call, limiter_for(runtime), policy)

@@ -118,8 +118,8 @@ class IngestState:
         self._to_enqueue.extend(row["id"] for row in rows)
         if self._enqueuer is None or self._enqueuer.done():
             self._enqueuer = asyncio.get_running_loop().create_task(self._send_jobs())
-        await limits_service.count_stored_events(
-            self.runtime, collections.Counter(row["tenant_id"] for row in rows)
+        await limits_service.count_usage(
+            self.runtime, "events", collections.Counter(row["tenant_id"] for row in rows)
         )
 
     async def _send_jobs(self) -> None:
@@ -220,7 +220,7 @@ async def receive(
         _reject(provider.id, "rate_limited")
         raise
     try:
-        await limits_service.check_event_quota(state.runtime, endpoint.tenant_id)
+        await limits_service.check_quota(state.runtime, endpoint.tenant_id, "events")
     except RateLimited:
         _reject(provider.id, "quota_exceeded")
         raise
