@@ -46,16 +46,13 @@ async def get_tenant_event(session: AsyncSession, tenant_id: str, event_id: str)
     return result.scalar_one_or_none()
 
 
-async def claim(
-    session: AsyncSession, event_id: str, now: datetime, lease_until: datetime
-) -> tuple[int, datetime] | None:
-    """Take a row that is pending, or processing with an expired lease: it becomes
-    ``processing`` until ``lease_until``, ``attempts`` + 1. Returns (attempts, received_at),
-    or None when the row is processed, dead, or leased by another job."""
-    statement = (
+def _claim_statement(now: datetime, lease_until: datetime, *where: Any) -> sa.Update:
+    """Rows matching ``where`` that are pending, or processing with an expired lease, become
+    ``processing`` until ``lease_until`` with ``attempts`` + 1."""
+    return (
         sa.update(Event)
         .where(
-            col(Event.id) == event_id,
+            *where,
             sa.or_(
                 col(Event.status) == EventStatus.PENDING.value,
                 sa.and_(
@@ -69,8 +66,18 @@ async def claim(
             lease_until=lease_until,
             attempts=col(Event.attempts) + 1,
         )
-        .returning(col(Event.attempts), col(Event.received_at))
         .execution_options(synchronize_session=False)
+    )
+
+
+async def claim(
+    session: AsyncSession, event_id: str, now: datetime, lease_until: datetime
+) -> tuple[int, datetime] | None:
+    """Take a row that is pending, or processing with an expired lease: it becomes
+    ``processing`` until ``lease_until``, ``attempts`` + 1. Returns (attempts, received_at),
+    or None when the row is processed, dead, or leased by another job."""
+    statement = _claim_statement(now, lease_until, col(Event.id) == event_id).returning(
+        col(Event.attempts), col(Event.received_at)
     )
     row = (await session.execute(statement)).first()
     return None if row is None else (int(row[0]), row[1])
@@ -81,25 +88,8 @@ async def claim_many(
 ) -> dict[str, tuple[int, datetime]]:
     """:func:`claim` for many rows in one statement: {event id: (attempts, received_at)} of
     the rows taken (the others are processed, dead or leased by another job)."""
-    statement = (
-        sa.update(Event)
-        .where(
-            col(Event.id).in_(event_ids),
-            sa.or_(
-                col(Event.status) == EventStatus.PENDING.value,
-                sa.and_(
-                    col(Event.status) == EventStatus.PROCESSING.value,
-                    sa.or_(col(Event.lease_until).is_(None), col(Event.lease_until) < now),
-                ),
-            ),
-        )
-        .values(
-            status=EventStatus.PROCESSING.value,
-            lease_until=lease_until,
-            attempts=col(Event.attempts) + 1,
-        )
-        .returning(col(Event.id), col(Event.attempts), col(Event.received_at))
-        .execution_options(synchronize_session=False)
+    statement = _claim_statement(now, lease_until, col(Event.id).in_(event_ids)).returning(
+        col(Event.id), col(Event.attempts), col(Event.received_at)
     )
     rows = (await session.execute(statement)).all()
     return {row[0]: (int(row[1]), row[2]) for row in rows}
