@@ -10,11 +10,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from gateway.kit.crypto import generate_key_line
+
+if TYPE_CHECKING:
+    from tests.reliability.services import PrivateRedis
 
 
 def free_port() -> int:
@@ -87,3 +91,13 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
         proc.kill()
         proc.wait(10)
     proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis of the test module's own, which its tests may stop, restart and flush."""
+    from tests.reliability.services import PrivateRedis  # services imports this module
+
+    redis = PrivateRedis.create()
+    yield redis
+    redis.stop()

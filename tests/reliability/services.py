@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -19,9 +20,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
+from gateway.kit.crypto import generate_key_line
 from gateway.kit.db import create_engine
 from gateway.kit.migrations import upgrade
 from gateway.kit.settings import Settings
@@ -277,3 +281,19 @@ def wait_healthy(base_url: str, process: GatewayProcess, timeout: float = 60.0) 
             pass
         time.sleep(0.1)
     raise RuntimeError(f"gateway did not become healthy:\n{process.log()[-4000:]}")
+
+
+def private_settings(
+    name: str, database_url: str, redis: PrivateRedis, data_dir: Path, **extra: Any
+) -> Settings:
+    """Settings for an app or worker on a scratch database and a private Redis (its own queue
+    name and encryption key; loopback allowed for the test's subscriber)."""
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis.url,
+        queue_name=f"{name}:{secrets.token_hex(4)}",
+        encryption_keys=SecretStr(generate_key_line(name)),
+        outbound_allowlist="127.0.0.0/8",
+        **extra,
+    )

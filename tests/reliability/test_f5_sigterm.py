@@ -15,19 +15,16 @@ record its attempt before the process exits.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from gateway.app import create_app
-from gateway.kit.crypto import generate_key_line
 from gateway.kit.queue import ArqQueue
 from gateway.kit.runtime import Runtime
 from gateway.kit.settings import Settings
@@ -36,6 +33,7 @@ from tests.reliability.services import (
     GatewayProcess,
     PrivateRedis,
     gateway_env,
+    private_settings,
     scratch_database,
 )
 from tests.subscriptions.support import (
@@ -52,25 +50,11 @@ DELIVERY_TASKS = {"deliver", "deliver_many"}
 GRACE_SECONDS = 10.0
 
 
-@pytest.fixture(scope="module")
-def private_redis() -> Iterator[PrivateRedis]:
-    redis = PrivateRedis.create()
-    yield redis
-    redis.stop()
-
-
 @pytest.fixture
 async def f5_settings(private_redis: PrivateRedis, tmp_path: Path) -> AsyncIterator[Settings]:
     assert PG_URL, "F5 runs on the PostgreSQL tier"
     async with scratch_database(PG_URL) as url:
-        yield Settings(
-            data_dir=tmp_path,
-            database_url=url,
-            redis_url=private_redis.url,
-            queue_name=f"f5:{secrets.token_hex(4)}",
-            encryption_keys=SecretStr(generate_key_line("f5")),
-            outbound_allowlist="127.0.0.0/8",
-        )
+        yield private_settings("f5", url, private_redis, tmp_path)
 
 
 @pytest.fixture

@@ -20,16 +20,14 @@ import secrets
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 
-from gateway.kit.crypto import generate_key_line
 from gateway.kit.runtime import Runtime, open_runtime
 from gateway.kit.settings import Settings
 from tests.conftest import PG_URL, make_tenant
@@ -39,6 +37,7 @@ from tests.reliability.services import (
     GatewayProcess,
     PrivateRedis,
     gateway_env,
+    private_settings,
     scratch_database,
     wait_healthy,
 )
@@ -71,24 +70,15 @@ class Run:
     delivered_at: float = 0.0
 
 
-@pytest.fixture(scope="module")
-def private_redis() -> Iterator[PrivateRedis]:
-    redis = PrivateRedis.create()
-    yield redis
-    redis.stop()
-
-
 @pytest.fixture
 async def f6_settings(private_redis: PrivateRedis, tmp_path: Path) -> AsyncIterator[Settings]:
     assert PG_URL, "F6 runs on the PostgreSQL tier"
     async with scratch_database(PG_URL) as url:
-        yield Settings(
-            data_dir=tmp_path,
-            database_url=url,
-            redis_url=private_redis.url,
-            queue_name=f"f6:{secrets.token_hex(4)}",
-            encryption_keys=SecretStr(generate_key_line("f6")),
-            outbound_allowlist="127.0.0.0/8",
+        yield private_settings(
+            "f6",
+            url,
+            private_redis,
+            tmp_path,
             sweeper_interval_seconds=SWEEPER_INTERVAL_SECONDS,
             inbox_lease_seconds=LEASE_SECONDS,
         )
