@@ -19,7 +19,6 @@ import asyncio
 import ipaddress
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +42,7 @@ from gateway.app import create_app
 from gateway.kit.http import create_http_client
 from gateway.kit.runtime import Runtime
 from gateway.kit.settings import Settings
+from tests.background import BackgroundLoop
 from tests.conftest import PG_URL, TenantCtx, make_tenant
 
 SEED = 20260601
@@ -121,30 +121,19 @@ def _isolated_http(runtime: Runtime) -> tuple[httpx.AsyncClient, _NoEgress]:
     return client, transport
 
 
-class _FuzzServer:
+class _FuzzServer(BackgroundLoop):
     """The gateway on a loopback port in its own thread, event loop and runtime."""
 
+    name = "fuzz-gateway"
+
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.settings = settings
-        self.ready = threading.Event()
-        self.failure: BaseException | None = None
         self.port = 0
         self.tenant: TenantCtx | None = None
         self.egress: _NoEgress | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="fuzz-gateway", daemon=True)
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:
-            self.failure = exc
-            self.ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def main(self, stop: asyncio.Event) -> None:
         app = create_app(self.settings)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -163,22 +152,10 @@ class _FuzzServer:
                 await serving
                 raise RuntimeError("the fuzz server did not start")
             self.ready.set()
-            await self._stop.wait()
+            await stop.wait()
             server.should_exit = True
             await serving
             await runtime.http.aclose()
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self.ready.wait(START_TIMEOUT) or self.failure is not None:
-            raise RuntimeError(f"fuzz server failed to start: {self.failure!r}")
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(60)
-        if self.failure is not None:
-            raise RuntimeError("the fuzz server failed") from self.failure
 
     @property
     def base_url(self) -> str:
@@ -200,7 +177,7 @@ def fuzz_server(settings: Settings, migrated: None) -> Iterator[_FuzzServer]:
             }
         )
     )
-    server.start()
+    server.start(START_TIMEOUT)
     try:
         yield server
     finally:

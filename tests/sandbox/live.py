@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from arq.worker import Worker, func
 from gateway import jobs
 from gateway.app import create_app
 from gateway.kit.settings import Settings
+from tests.background import BackgroundLoop
 
 START_TIMEOUT = 60.0
 
@@ -41,26 +41,15 @@ class LiveGateway:
     base_url: str
 
 
-class _ServerThread:
+class _ServerThread(BackgroundLoop):
+    name = "live-gateway"
+
     def __init__(self, settings: Settings, port: int) -> None:
+        super().__init__()
         self.settings = settings
         self.port = port
-        self.ready = threading.Event()
-        self.failure: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="live-gateway", daemon=True)
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:
-            self.failure = exc
-            self.ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def main(self, stop: asyncio.Event) -> None:
         app = create_app(self.settings)
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_config=None, access_log=False
@@ -91,25 +80,11 @@ class _ServerThread:
             )
             working = asyncio.create_task(worker.async_run())
         self.ready.set()
-        await self._stop.wait()
+        await stop.wait()
         if worker is not None and working is not None:
             await _stop_worker(worker, working)
         server.should_exit = True
         await serving
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self.ready.wait(START_TIMEOUT) or self.failure is not None:
-            raise RuntimeError(f"live gateway failed to start: {self.failure!r}")
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(60)
-        if self._thread.is_alive():
-            raise RuntimeError("the live gateway did not stop")
-        if self.failure is not None:
-            raise RuntimeError("the live gateway failed") from self.failure
 
 
 async def _stop_worker(worker: Worker, working: asyncio.Task[Any]) -> None:
@@ -134,7 +109,7 @@ def live_gateway(settings: Settings, migrated: None) -> Iterator[LiveGateway]:
         }
     )
     server = _ServerThread(live_settings, port)
-    server.start()
+    server.start(START_TIMEOUT)
     try:
         yield LiveGateway(live_settings, f"http://127.0.0.1:{port}")
     finally:
