@@ -21,7 +21,6 @@ from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 import httpx
-from jsonschema import Draft202012Validator
 
 from gateway.kit.crypto import FieldContext, Keyring
 from gateway.providers.tools import (
@@ -32,6 +31,7 @@ from gateway.providers.tools import (
     error_for_status,
     redact_url,
 )
+from gateway.tools.validation import ParameterValidator
 
 _TEMPLATE_VAR: Final = re.compile(r"\{([^{}/]+)\}")
 _DELIMITERS: Final = {"spaceDelimited": " ", "pipeDelimited": "|"}
@@ -65,7 +65,7 @@ class CustomToolDefinition:
     bindings: dict[str, Any]
     authenticated: bool
     auth: ToolsetAuth
-    validator: Draft202012Validator = field(repr=False)
+    validator: ParameterValidator = field(repr=False)
     #: path template variable → parameter property
     path_properties: Mapping[str, str] = field(default_factory=dict)
 
@@ -102,7 +102,7 @@ def compile_definition(
         bindings=bindings,
         authenticated=authenticated,
         auth=auth,
-        validator=Draft202012Validator(parameters),
+        validator=ParameterValidator(parameters),
         path_properties={b["name"]: prop for prop, b in bindings.get("path", {}).items()},
     )
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from jsonschema import Draft202012Validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.kit.crypto import Keyring
@@ -40,6 +39,7 @@ from gateway.tools.custom import (
     auth_material,
     compile_definition,
 )
+from gateway.tools.validation import ParameterValidator
 
 CACHE_TTL_SECONDS: Final = 5.0
 _CACHE_MAX_ENTRIES: Final = 10_000
@@ -89,17 +89,17 @@ RESERVED_NAMESPACES: Final = frozenset(
 @dataclass(frozen=True)
 class BuiltinDefinition:
     spec: ToolSpec
-    validator: Draft202012Validator
+    validator: ParameterValidator
     tool: BuiltinTool | None  # None for message.reply, which routes to another tool
 
 
 def _compile_builtins() -> Mapping[str, BuiltinDefinition]:
     compiled = {
-        name: BuiltinDefinition(tool.spec, Draft202012Validator(tool.spec.parameters), tool)
+        name: BuiltinDefinition(tool.spec, ParameterValidator(tool.spec.parameters), tool)
         for name, tool in BUILTIN_TOOLS.items()
     }
     compiled[REPLY_TOOL] = BuiltinDefinition(
-        REPLY_SPEC, Draft202012Validator(REPLY_SPEC.parameters), None
+        REPLY_SPEC, ParameterValidator(REPLY_SPEC.parameters), None
     )
     return MappingProxyType(compiled)
 
@@ -120,11 +120,11 @@ def exported_name(name: str) -> str:
     return name.replace(".", "__", 1)
 
 
-def validate(validator: Draft202012Validator, name: str, params: Mapping[str, Any]) -> None:
+def validate(validator: ParameterValidator, name: str, params: Mapping[str, Any]) -> None:
     """Raise ``ValidationFailed`` listing every violation as a JSON pointer and a message."""
-    if validator.is_valid(params):
+    errors = validator.errors(params)
+    if not errors:
         return
-    errors = sorted(validator.iter_errors(params), key=lambda e: [str(p) for p in e.path])
     raise ValidationFailed(
         f"invalid parameters for {name}",
         code="invalid_parameters",
