@@ -594,8 +594,11 @@ async def test_cookies_from_one_response_are_never_sent_again() -> None:
         create_http_client(policy=LOOPBACK_ALLOWED) as client,
     ):
         await client.get(server.url("/tenant-a"))
+        client.cookies = {"planted": "x"}  # the shared store cannot be given any either
+        client.cookies.set("planted", "y")
         await client.get(server.url("/tenant-b"))
     assert [_header(head, "cookie") for head in server.requests] == [None, None]
+    assert not client.cookies
 
 
 async def test_closing_the_client_closes_the_aiohttp_session() -> None:
