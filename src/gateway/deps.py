@@ -8,7 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Scope
 
 from gateway.kit.crypto import Keyring
 from gateway.kit.db import take_pending_jobs
@@ -17,9 +19,8 @@ from gateway.kit.runtime import Runtime
 from gateway.kit.settings import Settings
 from gateway.limits import middleware as limits_middleware
 from gateway.limits import service as limits_service
-from gateway.models import Tenant
 from gateway.tenants import service as tenant_service
-from gateway.tenants.auth_cache import ApiKeyCache
+from gateway.tenants.auth_cache import ApiKeyCache, CurrentTenant
 
 # The dependencies below are ``async def`` although they never await: FastAPI runs a plain
 # ``def`` dependency in its thread pool, a thread hop per request per dependency.
@@ -96,23 +97,31 @@ _bearer = HTTPBearer(
 )
 
 
-async def get_tenant(
-    request: Request,
-    runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Tenant:
+def bearer_token(authorization: str | None) -> str | None:
+    """The credentials of an ``Authorization: Bearer …`` header value, as ``_bearer`` reads them
+    (None when absent or another scheme): for routes that read headers themselves."""
+    if not authorization:
+        return None
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not (scheme and credentials) or scheme.lower() != "bearer":
+        return None
+    return credentials
+
+
+async def authenticate(runtime: Runtime, scope: Scope, presented: str | None) -> CurrentTenant:
     """The API key's tenant, after charging the request to the key's and tenant's rate limits
-    (429 when over; the RateLimit-* headers go on every authenticated response).
+    (429 when over; the RateLimit-* headers go on every authenticated response, recorded in
+    ``scope`` for :class:`~gateway.limits.middleware.RateLimitHeadersMiddleware`).
 
     Usually answered from per-process caches (keys, tenant limits); a miss reads in a short
     session of its own, so authenticating never needs the route's session.
     """
-    if credentials is None or not credentials.credentials.strip():
+    presented = presented.strip() if presented else ""
+    if not presented:
         raise InvalidApiKey(
             "Send the API key as 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    presented = credentials.credentials.strip()
     # A key reads gwk_<prefix>_<secret>; its public prefix names its rate-limit bucket. A key
     # refused moments ago is refused again before any lookup, so hammering stays cheap.
     key_prefix = presented.split("_", 2)[1] if presented.count("_") >= 2 else ""
@@ -123,16 +132,27 @@ async def get_tenant(
         cached = cache.get(presented)
         if cached is None:
             async with runtime.sessionmaker() as session:
-                tenant = await tenant_service.authenticate(session, presented)
+                tenant = CurrentTenant.of(await tenant_service.authenticate(session, presented))
             cache.put(presented, tenant)
         else:
             tenant = cached
     except InvalidApiKey as exc:
         exc.headers.setdefault("WWW-Authenticate", "Bearer")
         raise
-    state = await limits_service.check_api_limit(runtime, None, tenant, key_prefix)
-    limits_middleware.attach(request.scope, limits_middleware.ApiCallLimits(key_prefix, state))
+    state = await limits_service.check_api_limit(runtime, None, tenant.id, key_prefix)
+    limits_middleware.attach(scope, limits_middleware.ApiCallLimits(key_prefix, state))
     return tenant
 
 
-TenantDep = Annotated[Tenant, Depends(get_tenant)]
+async def get_tenant(
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> CurrentTenant:
+    """Every ``/v1`` route's authentication: :func:`authenticate` with the bearer key."""
+    return await authenticate(
+        runtime, request.scope, credentials.credentials if credentials is not None else None
+    )
+
+
+TenantDep = Annotated[CurrentTenant, Depends(get_tenant)]

@@ -52,6 +52,28 @@ async def test_headers_on_every_authenticated_response(
     assert not any(h in anonymous.headers for h in HEADERS)
 
 
+async def test_tool_invocations_carry_the_headers_and_are_charged_once(
+    limited_client: httpx.AsyncClient, limited_runtime: Runtime, clock: FakeClock
+) -> None:
+    """Invoke has its own raw route, which hands malformed requests to the documented one:
+    each request is still charged exactly once and answered with the headers."""
+    ctx = await make_tenant(limited_runtime)
+    await set_limits(limited_runtime, ctx.tenant.id, api_rpm=10, api_key_rpm=0)
+    url = "/v1/tools/nope.op/invoke"
+    served = await limited_client.post(url, json={"parameters": {}}, headers=ctx.headers)
+    assert (served.status_code, served.json()["code"]) == (404, "tool_not_found")
+    assert served.headers["ratelimit-limit"] == "10"
+    assert remaining(served) == 9
+    handed_over = await limited_client.post(url, json={"parameters": 3}, headers=ctx.headers)
+    assert handed_over.status_code == 422
+    assert remaining(handed_over) == 8
+    for _ in range(8):
+        await limited_client.post(url, json={"parameters": {}}, headers=ctx.headers)
+    refused = await limited_client.post(url, json={"parameters": {}}, headers=ctx.headers)
+    assert (refused.status_code, refused.json()["code"]) == (429, "rate_limited")
+    assert refused.headers["retry-after"] == "6"
+
+
 async def test_over_the_limit_is_429_then_allowed_after_the_window(
     limited_client: httpx.AsyncClient, limited_runtime: Runtime, clock: FakeClock
 ) -> None:

@@ -44,7 +44,7 @@ from gateway.limits.limiter import (
 )
 from gateway.limits.policy import EffectiveLimits, LimitName, QuotaKind
 from gateway.limits.schemas import LimitsView, QuotaView, RateLimitView, Source
-from gateway.models import Tenant, TenantLimits
+from gateway.models import TenantLimits
 from gateway.models.base import utcnow
 
 logger = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def refuse_if_recently_limited(runtime: Runtime, api_key_prefix: str) -> None:
 
 
 async def check_api_limit(
-    runtime: Runtime, session: AsyncSession | None, tenant: Tenant, api_key_prefix: str
+    runtime: Runtime, session: AsyncSession | None, tenant_id: str, api_key_prefix: str
 ) -> RateLimitState:
     """Charge one request to the API key's and the tenant's per-minute buckets.
 
@@ -222,13 +222,13 @@ async def check_api_limit(
     Raises :class:`RateLimited` (429, ``Retry-After`` and the rate-limit headers) when either
     bucket is empty; a refused request charges neither.
     """
-    limits = await tenant_limits(runtime, session, tenant.id)
+    limits = await tenant_limits(runtime, session, tenant_id)
     buckets, kinds = [], []
     if limits.api_key_rpm:
-        buckets.append(policy.api_key_bucket(tenant.id, api_key_prefix, limits.api_key_rpm))
+        buckets.append(policy.api_key_bucket(tenant_id, api_key_prefix, limits.api_key_rpm))
         kinds.append("api_key")
     if limits.api_rpm:
-        buckets.append(policy.tenant_api_bucket(tenant.id, limits.api_rpm))
+        buckets.append(policy.tenant_api_bucket(tenant_id, limits.api_rpm))
         kinds.append("api_tenant")
     if not buckets:
         return RateLimitState()

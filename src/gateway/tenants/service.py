@@ -19,6 +19,7 @@ from gateway.kit.ids import new_id
 from gateway.models import ApiKey, Tenant
 from gateway.models.base import utcnow
 from gateway.tenants import repository
+from gateway.tenants.auth_cache import CurrentTenant
 
 KEY_PREFIX = "gwk"
 
@@ -46,7 +47,7 @@ async def create_tenant(session: AsyncSession, name: str) -> Tenant:
 
 
 async def create_api_key(
-    session: AsyncSession, tenant: Tenant, label: str | None = None
+    session: AsyncSession, tenant: Tenant | CurrentTenant, label: str | None = None
 ) -> IssuedKey:
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
