@@ -184,3 +184,54 @@ async def test_a_batch_retried_after_an_unknown_commit_outcome_does_not_duplicat
     stored = await _stored(runtime, row["id"])
     assert stored is not None
     assert stored.tool == "t.op"
+
+
+async def test_a_large_batch_is_stored_whole_and_reads_back_as_written(
+    runtime: Runtime, tenant: TenantCtx
+) -> None:
+    """More rows than one SQLite statement carries (chunks of 50): every row stored once, every
+    value as written, and the batch retried whole adds nothing."""
+    rows = [
+        row_values(
+            id=new_id("inv"),
+            tenant_id=tenant.tenant.id,
+            tool="t.op",
+            toolset_id=None,
+            connection_id=None,
+            outcome="ok" if n % 3 else "error",
+            status_code=200 if n % 3 else 503,
+            error_code=None if n % 3 else "provider_unavailable",
+            error_message=None if n % 3 else "upstream said 'no'; \"quoted\" ✓",
+            platform_code=None,
+            attempts=1 + n % 3,
+            duration_ms=n / 7,
+            request_method="POST",
+            request_target=f"https://api.example/items/{n}",
+            request_body=f'{{"n": {n}}}',
+            response_body=None,
+            idempotency_key=None,
+            created_at=utcnow(),
+        )
+        for n in range(123)
+    ]
+    for _ in range(2):
+        async with runtime.engine.begin() as conn:
+            await repository.insert_many(conn, rows)
+    async with runtime.sessionmaker() as session:
+        stored = {
+            r.id: r
+            for r in (
+                await session.execute(
+                    select(ToolInvocation).where(col(ToolInvocation.tenant_id) == tenant.tenant.id)
+                )
+            ).scalars()
+        }
+    assert len(stored) == len(rows)
+    for row in rows:
+        got = stored[row["id"]]
+        for name, value in row.items():
+            read = getattr(got, name)
+            if name == "created_at":
+                assert read.replace(tzinfo=None) == value.replace(tzinfo=None)
+            else:
+                assert read == value, name

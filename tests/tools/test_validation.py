@@ -60,9 +60,7 @@ def test_agrees_with_the_reference_implementation(instance: Any) -> None:
         Draft202012Validator(SCHEMA).iter_errors(instance), key=lambda e: [str(p) for p in e.path]
     )
     got = ParameterValidator(SCHEMA).errors(instance)
-    assert [(list(e.path), e.message) for e in got] == [
-        (list(e.path), e.message) for e in expected
-    ]
+    assert [(list(e.path), e.message) for e in got] == [(list(e.path), e.message) for e in expected]
 
 
 def test_every_builtin_schema_compiles_for_the_fast_validator() -> None:

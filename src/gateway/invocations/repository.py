@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+import functools
+from typing import Any, Final, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,8 +36,41 @@ _INSERT_NEW = {
 
 
 async def insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """A batch from the log writer: one multi-row INSERT, rows already stored skipped."""
+    """A batch from the log writer, rows already stored skipped."""
+    if conn.dialect.name == "sqlite" and rows:
+        await _insert_many_sqlite(conn, rows)
+        return
     await conn.execute(_INSERT_NEW.get(conn.dialect.name, _INSERT), rows)
+
+
+# SQLite: multi-row ``VALUES`` statements instead of ``executemany``. The driver runs SQLite in
+# its own thread, and ``executemany`` takes the GIL back from the event loop after every row it
+# steps: under load that cost the loop ~0.1 ms of CPU per logged row, more than the rest of the
+# log. One statement per chunk is one hand-over per chunk. 18 columns x 50 rows stays under the
+# 999 parameters older SQLite builds allow.
+_SQLITE_CHUNK: Final = 50
+
+
+async def _insert_many_sqlite(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    names = tuple(rows[0])  # every row of a batch carries the same columns (``row_values``)
+    processors = [_TABLE.c[name].type.bind_processor(conn.dialect) for name in names]
+    for start in range(0, len(rows), _SQLITE_CHUNK):
+        chunk = rows[start : start + _SQLITE_CHUNK]
+        parameters: list[Any] = []
+        for row in chunk:
+            for name, process in zip(names, processors, strict=True):
+                value = row[name]
+                parameters.append(process(value) if process is not None else value)
+        await conn.exec_driver_sql(_sqlite_insert(names, len(chunk)), tuple(parameters))
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert(names: tuple[str, ...], count: int) -> str:
+    row = "(" + ", ".join("?" * len(names)) + ")"
+    return (
+        f"INSERT INTO {_TABLE.name} ({', '.join(names)}) VALUES {', '.join([row] * count)} "
+        "ON CONFLICT (id) DO NOTHING"
+    )
 
 
 async def list_page(
