@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
-import secrets
 import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.kit.ids import random_hex
 from gateway.kit.logging import request_id_var
 from gateway.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from gateway.kit.problems import PROBLEM_MEDIA_TYPE
@@ -129,7 +129,7 @@ class RequestContextMiddleware:
                 if candidate.replace("-", "").replace("_", "").isalnum():
                     rid = candidate
                 break
-        rid = rid or secrets.token_hex(8)
+        rid = rid or random_hex(8)
         token = request_id_var.set(rid)
         status = 500
         start = time.perf_counter()
