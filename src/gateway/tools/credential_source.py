@@ -8,8 +8,10 @@ from __future__ import annotations
 from gateway.connections import credentials
 from gateway.tools.invoke import CredentialSource
 
+DEFAULT_CREDENTIALS: CredentialSource = credentials
+
 
 async def get_credential_source() -> CredentialSource:
     """``async`` although it never awaits: FastAPI runs a plain ``def`` dependency in its
     thread pool."""
-    return credentials
+    return DEFAULT_CREDENTIALS

@@ -29,10 +29,12 @@ precede that commit; it is the one place a service ends a transaction.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.invocations import repository as invocation_log
@@ -328,6 +330,12 @@ async def _prepare(
     return ToolCall(plan.tool, plan.provider, bucket, build_builtin, tool.parse_response, handle)
 
 
+@functools.lru_cache(maxsize=64)
+def _invocations_counter(tool: str, outcome: str) -> Counter:
+    """The metric child of (tool, outcome), looked up once: ``labels()`` takes a lock."""
+    return TOOL_INVOCATIONS.labels(tool, outcome)
+
+
 def _record(
     tenant_id: str, plan: _Plan, outcome: CallOutcome, idempotency_key: str | None
 ) -> tuple[InvokeResult, dict[str, Any]]:
@@ -364,7 +372,7 @@ def _record(
         idempotency_key=idempotency_key,
         created_at=utcnow(),
     )
-    TOOL_INVOCATIONS.labels(
+    _invocations_counter(
         plan.tool if plan.custom is None else "custom", "ok" if outcome.ok else "error"
     ).inc()
     return InvokeResult(
