@@ -67,5 +67,5 @@ def _b32(value: int, length: int) -> str:
 
 def new_id(prefix: str) -> str:
     """``prefix_`` + 48-bit millisecond time + 80 random bits (26 base32 chars, ULID layout)."""
-    millis = time.time_ns() // 1_000_000
-    return f"{prefix}_{_b32(millis, 10)}{_b32(int.from_bytes(_POOL.take(10)), 16)}"
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(_POOL.take(10))
+    return f"{prefix}_{_b32(value, 26)}"
