@@ -22,7 +22,6 @@ through ``ConnectionCredentials`` (the connect domain's refresh).
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import httpx
+import pydantic_core
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.kit.errors import GatewayError, RateLimited
@@ -294,14 +294,16 @@ def scrub(body: bytes, secrets: tuple[str, ...]) -> bytes:
 
 
 def decode_output(response: httpx.Response, body: bytes) -> Any:
-    """The response body as the tool's output: JSON when it is JSON, else text, else None."""
+    """The response body as the tool's output: JSON when it is JSON, else text, else None.
+    (pydantic's parser: ~5x faster than ``json.loads``; a body it refuses, such as one nested
+    deeper than its limit, is returned as text.)"""
     if not body:
         return None
     content_type = response.headers.get("content-type", "")
     if "json" in content_type or body[:1] in (b"{", b"["):
         try:
-            return json.loads(body)
-        except (ValueError, RecursionError):
+            return pydantic_core.from_json(body)
+        except ValueError:
             pass
     return body.decode("utf-8", errors="replace")
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from typing import Annotated, Any, Final
 
@@ -228,15 +227,17 @@ _RESULT: Final = TypeAdapter(InvokeResult)
 
 
 def _plainly_valid(body: bytes, content_type: str | None) -> InvokeRequest | None:
-    """The body as FastAPI would read it (``json.loads``, then the model), or None for anything
-    the documented operation must answer (or accept through a rarer path, e.g. ``+json``)."""
+    """The body as :class:`InvokeRequest`, or None for anything the documented operation must
+    answer (or accept through a rarer path, e.g. ``+json``). Parsed by pydantic's JSON parser,
+    which refuses what ``json.loads`` (FastAPI's) would refuse, and a little more (a lone
+    surrogate escape): whatever it refuses, FastAPI decides."""
     if not body or content_type is None:
         return None
     if content_type.partition(";")[0].strip().lower() != "application/json":
         return None
     try:
-        return InvokeRequest.model_validate(json.loads(body))
-    except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError included
+        return InvokeRequest.model_validate_json(body)
+    except ValidationError:  # invalid JSON included
         return None
 
 
