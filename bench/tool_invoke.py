@@ -82,6 +82,10 @@ OPENAPI = {
 
 # --- the two servers (run in subprocesses) -----------------------------------------------------
 
+#: The load generator's pooled connections sit idle while other cells run; with uvicorn's 5 s
+#: default a server could close one just as it was reused ("Can not write request body").
+KEEP_ALIVE_SECONDS = 300
+
 
 async def _mock_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Answers every request with 200 and a small JSON body, as fast as uvicorn allows."""
@@ -112,6 +116,7 @@ def serve_mock(port: int) -> None:
         log_level="warning",
         access_log=False,
         lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 
@@ -151,6 +156,7 @@ def serve_gateway(port: int, mock_port: int) -> None:
         http="httptools",
         log_level="warning",
         access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 
