@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlmodel import col, select
 
 from gateway.invocations import repository
@@ -227,6 +228,19 @@ async def test_a_large_batch_is_stored_whole_and_reads_back_as_written(
             ).scalars()
         }
     assert len(stored) == len(rows)
+    # stored as SQLAlchemy stores it: the same datetime text as a row written by the ORM
+    orm_row = {**rows[0], "id": new_id("inv")}
+    async with runtime.engine.begin() as conn:
+        await repository.insert(conn, orm_row)  # type: ignore[arg-type]
+        raw = dict(
+            (
+                await conn.execute(
+                    sa.text("SELECT id, created_at FROM tool_invocations WHERE id IN (:a, :b)"),
+                    {"a": rows[0]["id"], "b": orm_row["id"]},
+                )
+            ).all()
+        )
+    assert raw[rows[0]["id"]] == raw[orm_row["id"]]
     for row in rows:
         got = stored[row["id"]]
         for name, value in row.items():

@@ -5,7 +5,6 @@ which one answered, and every malformed request still gets FastAPI's own answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -36,12 +35,12 @@ class DocumentedSpy:
 
 
 @pytest.fixture
-def documented(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[DocumentedSpy]:
+def documented(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> DocumentedSpy:
     (route,) = [r for r in app.router.routes if getattr(r, "path", None) == INVOKE_PATH][:1]
     raw = route.app  # type: ignore[attr-defined]
     spy = DocumentedSpy(raw._documented)
     monkeypatch.setattr(raw, "_documented", spy)
-    yield spy
+    return spy
 
 
 def task(request: Recorded) -> Reply:

@@ -53,7 +53,10 @@ _SQLITE_CHUNK: Final = 50
 
 async def _insert_many_sqlite(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     names = tuple(rows[0])  # every row of a batch carries the same columns (``row_values``)
-    processors = [_TABLE.c[name].type.bind_processor(conn.dialect) for name in names]
+    # The dialect's own processors, as SQLAlchemy applies them (``UTCDateTime`` → SQLite's
+    # datetime text), so these rows read and compare like every other row.
+    dialect = conn.dialect
+    processors = [_TABLE.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
     for start in range(0, len(rows), _SQLITE_CHUNK):
         chunk = rows[start : start + _SQLITE_CHUNK]
         parameters: list[Any] = []
