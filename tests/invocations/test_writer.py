@@ -5,21 +5,26 @@ shutdown; idempotent invocations still written before their response."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlmodel import col, select
 
 from gateway.invocations import repository
 from gateway.invocations.service import row_values
 from gateway.invocations.writer import STATE_KEY, InvocationLogWriter
+from gateway.kit.db import create_engine
 from gateway.kit.ids import new_id
+from gateway.kit.migrations import upgrade
 from gateway.kit.runtime import Runtime
+from gateway.kit.settings import Settings
 from gateway.models import ToolInvocation
 from gateway.models.base import utcnow
 from tests.conftest import TenantCtx
@@ -190,19 +195,48 @@ async def test_a_batch_retried_after_an_unknown_commit_outcome_does_not_duplicat
 async def test_a_large_batch_is_stored_whole_and_reads_back_as_written(
     runtime: Runtime, tenant: TenantCtx
 ) -> None:
-    """More rows than one SQLite statement carries (chunks of 50): every row stored once, every
-    value as written, and the batch retried whole adds nothing."""
+    """A large batch: every row stored once, every value as written, the batch retried whole
+    adds nothing, and the stored text is what the ORM writes."""
+    await _write_and_check(runtime.engine, tenant.tenant.id, repository.insert_many)
+
+
+@pytest.mark.parametrize("json_each", [True, False])
+async def test_both_sqlite_batch_statements_store_the_same_rows(
+    settings: Settings, tmp_path: Path, json_each: bool
+) -> None:
+    """SQLite gets one ``json_each`` document per batch, or ``VALUES`` chunks of 50 where it is
+    older than 3.38: both checked on a SQLite database of their own, on either test tier."""
+    local = settings.model_copy(
+        update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/log.db", "data_dir": tmp_path}
+    )
+    engine = create_engine(local)
+    try:
+        await upgrade(engine, local)
+
+        async def write(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+            await repository._insert_many_sqlite(conn, rows, json_each=json_each)
+
+        await _write_and_check(engine, "ten_local", write)
+    finally:
+        await engine.dispose()
+
+
+async def _write_and_check(
+    engine: AsyncEngine,
+    tenant_id: str,
+    write: Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]],
+) -> None:
     rows = [
         row_values(
             id=new_id("inv"),
-            tenant_id=tenant.tenant.id,
+            tenant_id=tenant_id,
             tool="t.op",
             toolset_id=None,
             connection_id=None,
             outcome="ok" if n % 3 else "error",
             status_code=200 if n % 3 else 503,
             error_code=None if n % 3 else "provider_unavailable",
-            error_message=None if n % 3 else "upstream said 'no'; \"quoted\" ✓",
+            error_message=None if n % 3 else "upstream said 'no'; \"quoted\" ✓ \\ [1,2] {}",
             platform_code=None,
             attempts=1 + n % 3,
             duration_ms=n / 7,
@@ -216,21 +250,21 @@ async def test_a_large_batch_is_stored_whole_and_reads_back_as_written(
         for n in range(123)
     ]
     for _ in range(2):
-        async with runtime.engine.begin() as conn:
-            await repository.insert_many(conn, rows)
-    async with runtime.sessionmaker() as session:
+        async with engine.begin() as conn:
+            await write(conn, rows)
+    async with AsyncSession(engine) as session:
         stored = {
             r.id: r
             for r in (
                 await session.execute(
-                    select(ToolInvocation).where(col(ToolInvocation.tenant_id) == tenant.tenant.id)
+                    select(ToolInvocation).where(col(ToolInvocation.tenant_id) == tenant_id)
                 )
             ).scalars()
         }
     assert len(stored) == len(rows)
     # stored as SQLAlchemy stores it: the same datetime text as a row written by the ORM
     orm_row = {**rows[0], "id": new_id("inv")}
-    async with runtime.engine.begin() as conn:
+    async with engine.begin() as conn:
         await repository.insert(conn, orm_row)  # type: ignore[arg-type]
         raw = dict(
             (
