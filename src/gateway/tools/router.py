@@ -18,6 +18,7 @@ from gateway.deps import (
     bearer_token,
     request_session,
 )
+from gateway.kit.asgi import read_body
 from gateway.kit.problems import PROBLEM_MEDIA_TYPE, Problem, problem_responses
 from gateway.kit.runtime import Runtime
 from gateway.tools import service
@@ -165,13 +166,7 @@ class _InvokeRoute:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = self
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
         authorization = idempotency_key = content_type = None
         for header, value in scope["headers"]:  # the first of each, as Starlette reads them
             if header == b"authorization":

@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from gateway.kit.asgi import read_body
 from gateway.kit.problems import problem_responses
 from gateway.kit.runtime import Runtime
 from gateway.webhooks.ingest import STATE_KEY, IngestState, receive
@@ -110,12 +111,7 @@ class _RawReceiver:
     async def __call__(self, scope: Scope, receive_message: Receive, send: Send) -> None:
         scope["route"] = self
         state: IngestState = scope["app"].state.runtime.extras[STATE_KEY]
-        chunks = []
-        while True:
-            message = await receive_message()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
+        delivered = await read_body(receive_message)
         raw_query: bytes = scope.get("query_string", b"")
         params = scope["path_params"]
         answer = await receive(
@@ -127,7 +123,7 @@ class _RawReceiver:
             dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
             if raw_query
             else {},
-            b"".join(chunks),
+            delivered,
         )
         if answer is None:
             status, media_type, body = 200, b"application/json", OK_BODY
