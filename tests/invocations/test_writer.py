@@ -283,3 +283,27 @@ async def _write_and_check(
                 assert read.replace(tzinfo=None) == value.replace(tzinfo=None)
             else:
                 assert read == value, name
+
+
+async def test_a_lone_surrogate_from_an_upstream_error_is_stored_replaced(
+    runtime: Runtime, tenant: TenantCtx
+) -> None:
+    """An upstream's ``"\\ud800"`` escape parsed into an error message: the batch is written and
+    the log still reads (no database stores a lone surrogate)."""
+    row = row_values(
+        id=new_id("inv"),
+        tenant_id=tenant.tenant.id,
+        tool="t.op",
+        outcome="error",
+        error_code="provider_rejected",
+        error_message="upstream said \ud800 ✓",
+        platform_code="bad\udfff",
+        attempts=1,
+        duration_ms=1.0,
+        created_at=utcnow(),
+    )
+    async with runtime.engine.begin() as conn:
+        await repository.insert_many(conn, [row])
+    stored = await _stored(runtime, row["id"])
+    assert stored is not None
+    assert (stored.error_message, stored.platform_code) == ("upstream said ? ✓", "bad?")

@@ -61,7 +61,13 @@ def to_out(row: ToolInvocation) -> InvocationOut:
 
 
 def row_values(**values: Any) -> dict[str, Any]:
-    """Column values for ``repository.insert``, with strings cut to their column sizes."""
+    """Column values for ``repository.insert``: strings cut to their column sizes, and any lone
+    surrogate (an upstream's ``"\\ud800"`` escape, parsed into an error message) replaced, as no
+    database can store one: the batch would fail on every retry, or (SQLite) the row would
+    break every read of the log."""
+    for column, value in values.items():
+        if isinstance(value, str) and not value.isascii():
+            values[column] = value.encode("utf-8", "replace").decode("utf-8")
     for column, limit in (
         ("error_code", 100),
         ("error_message", 500),
