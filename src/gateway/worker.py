@@ -98,6 +98,11 @@ class GatewayWorker(Worker):
     async def close(self) -> None:
         if self.tasks:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            # Every job has ended: recorded, or cancelled by the signal to run again. arq's own
+            # close() gathers them again without return_exceptions, and a job the signal cut
+            # before its bookkeeping began re-raised its CancelledError there: exit 1 on a
+            # clean SIGTERM.
+            self.tasks.clear()
         await super().close()
 
 
