@@ -298,10 +298,9 @@ def create_http_client(
 
 
 class _RefusingJar(CookieJar):
-    def set_cookie(self, cookie: Cookie) -> None:
-        return None
+    """Keeps nothing set on it (``client.cookies.set(...)``); responses never reach it."""
 
-    def extract_cookies(self, response: Any, request: Any) -> None:
+    def set_cookie(self, cookie: Cookie) -> None:
         return None
 
 
