@@ -5,6 +5,8 @@ shutdown; idempotent invocations still written before their response."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,11 +16,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col, select
 
 from gateway.invocations import repository
 from gateway.invocations.service import row_values
+from gateway.invocations.sqlite_sink import SqliteLogSink
 from gateway.invocations.writer import STATE_KEY, InvocationLogWriter
 from gateway.kit.db import create_engine
 from gateway.kit.ids import new_id
@@ -197,7 +200,12 @@ async def test_a_large_batch_is_stored_whole_and_reads_back_as_written(
 ) -> None:
     """A large batch: every row stored once, every value as written, the batch retried whole
     adds nothing, and the stored text is what the ORM writes."""
-    await _write_and_check(runtime.engine, tenant.tenant.id, repository.insert_many)
+
+    async def write(rows: list[dict[str, Any]]) -> None:
+        async with runtime.engine.begin() as conn:
+            await repository.insert_many(conn, rows)
+
+    await _write_and_check(runtime.engine, tenant.tenant.id, write)
 
 
 @pytest.mark.parametrize("json_each", [True, False])
@@ -213,18 +221,122 @@ async def test_both_sqlite_batch_statements_store_the_same_rows(
     try:
         await upgrade(engine, local)
 
-        async def write(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-            await repository._insert_many_sqlite(conn, rows, json_each=json_each)
+        async def write(rows: list[dict[str, Any]]) -> None:
+            async with engine.begin() as conn:
+                await repository._insert_many_sqlite(conn, rows, json_each=json_each)
 
         await _write_and_check(engine, "ten_local", write)
     finally:
         await engine.dispose()
 
 
+def _private_sqlite(settings: Settings, tmp_path: Path, name: str = "log.db") -> Settings:
+    return settings.model_copy(
+        update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/{name}", "data_dir": tmp_path}
+    )
+
+
+async def test_the_sqlite_sink_stores_rows_as_the_engine_does(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The writer's own SQLite connection stores what the engine would: every value, the same
+    datetime text as the ORM, nothing twice when a batch is written again."""
+    local = _private_sqlite(settings, tmp_path)
+    engine = create_engine(local)
+    sink = SqliteLogSink.for_engine(engine)
+    assert sink is not None
+    try:
+        await upgrade(engine, local)
+        await _write_and_check(engine, "ten_local", sink.insert)
+    finally:
+        await sink.close()
+        await engine.dispose()
+
+
+async def test_only_a_sqlite_file_gets_a_sink(
+    settings: Settings, tmp_path: Path, runtime: Runtime
+) -> None:
+    memory = create_engine(settings.model_copy(update={"database_url": "sqlite+aiosqlite://"}))
+    try:
+        assert SqliteLogSink.for_engine(memory) is None  # private to each connection
+    finally:
+        await memory.dispose()
+    expected = runtime.engine.dialect.name == "sqlite"  # the test tier's database
+    assert (SqliteLogSink.for_engine(runtime.engine) is not None) is expected
+
+
+async def test_a_sink_batch_waits_for_another_writer_then_commits(
+    settings: Settings, tmp_path: Path
+) -> None:
+    local = _private_sqlite(settings, tmp_path)
+    engine = create_engine(local)
+    sink = SqliteLogSink.for_engine(engine)
+    assert sink is not None
+    try:
+        await upgrade(engine, local)
+        other = sqlite3.connect(tmp_path / "log.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+        timer = threading.Timer(0.3, other.execute, ("COMMIT",))
+        timer.start()
+        row = _log_row("ten_local")
+        await sink.insert([row])  # waits for the lock (busy_timeout) instead of failing
+        timer.join()
+        other.close()
+        assert await _count(engine, row["id"]) == 1
+    finally:
+        await sink.close()
+        await engine.dispose()
+
+
+async def test_a_failed_sink_batch_is_kept_and_written_on_a_fresh_connection(
+    settings: Settings, tmp_path: Path
+) -> None:
+    local = _private_sqlite(settings, tmp_path)
+    engine = create_engine(local)
+    sink = SqliteLogSink.for_engine(engine)
+    assert sink is not None
+    writer = InvocationLogWriter(engine, window_seconds=60, retry_seconds=60, sink=sink)
+    try:
+        row = _log_row("ten_local")
+        writer.add(row)
+        await writer.flush()  # no table yet: the batch fails and is kept
+        assert writer.pending == 1
+        await upgrade(engine, local)
+        await writer.flush()
+        assert writer.pending == 0
+        assert await _count(engine, row["id"]) == 1
+    finally:
+        await writer.close()
+        await engine.dispose()
+    with pytest.raises(RuntimeError):  # closed with the writer: its thread is gone
+        await sink.insert([_log_row("ten_local")])
+    await sink.close()  # closing again is harmless
+
+
+def _log_row(tenant_id: str) -> dict[str, Any]:
+    return row_values(
+        id=new_id("inv"),
+        tenant_id=tenant_id,
+        tool="t.op",
+        outcome="ok",
+        attempts=1,
+        duration_ms=1.0,
+        created_at=utcnow(),
+    )
+
+
+async def _count(engine: AsyncEngine, invocation_id: str) -> int:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            sa.text("SELECT count(*) FROM tool_invocations WHERE id = :id"), {"id": invocation_id}
+        )
+        return int(result.scalar_one())
+
+
 async def _write_and_check(
     engine: AsyncEngine,
     tenant_id: str,
-    write: Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]],
+    write: Callable[[list[dict[str, Any]]], Awaitable[None]],
 ) -> None:
     rows = [
         row_values(
@@ -250,8 +362,7 @@ async def _write_and_check(
         for n in range(123)
     ]
     for _ in range(2):
-        async with engine.begin() as conn:
-            await write(conn, rows)
+        await write(rows)
     async with AsyncSession(engine) as session:
         stored = {
             r.id: r

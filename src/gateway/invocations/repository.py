@@ -51,28 +51,39 @@ async def insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None
 # under load); binding 18 parameters per row holds it too. One parameter per batch leaves the
 # per-row work to SQLite's C code, with the GIL released. SQLite before 3.38 (no ``->>``) gets
 # multi-row ``VALUES`` statements: 18 columns x 50 rows stays under its 999 parameters.
-_SQLITE_JSON_EACH: Final = sqlite3.sqlite_version_info >= (3, 38)
+SQLITE_JSON_EACH: Final = sqlite3.sqlite_version_info >= (3, 38)
 _SQLITE_CHUNK: Final = 50
 
 
 async def _insert_many_sqlite(
-    conn: AsyncConnection, rows: list[dict[str, Any]], *, json_each: bool = _SQLITE_JSON_EACH
+    conn: AsyncConnection, rows: list[dict[str, Any]], *, json_each: bool = SQLITE_JSON_EACH
 ) -> None:
+    for statement, parameters in sqlite_batch(conn.dialect, rows, json_each=json_each):
+        await conn.exec_driver_sql(statement, parameters)
+
+
+def sqlite_batch(
+    dialect: sa.Dialect, rows: list[dict[str, Any]], *, json_each: bool = SQLITE_JSON_EACH
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements (and their parameters) that store ``rows`` on SQLite, skipping rows
+    already stored: one ``json_each`` statement, or ``VALUES`` chunks before 3.38."""
     names = tuple(rows[0])  # every row of a batch carries the same columns (``row_values``)
     # The dialect's own processors, as SQLAlchemy applies them (``UTCDateTime`` → SQLite's
     # datetime text), so these rows read and compare like every other row.
-    dialect = conn.dialect
     processors = [_TABLE.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
     pairs = list(zip(names, processors, strict=True))
     values = [[process(row[n]) if process else row[n] for n, process in pairs] for row in rows]
     if json_each:
-        document = json.dumps(values, separators=(",", ":"))
-        await conn.exec_driver_sql(_sqlite_insert_json(names), (document,))
-        return
-    for start in range(0, len(values), _SQLITE_CHUNK):
-        chunk = values[start : start + _SQLITE_CHUNK]
-        flat = tuple(value for row in chunk for value in row)
-        await conn.exec_driver_sql(_sqlite_insert_values(names, len(chunk)), flat)
+        return [(_sqlite_insert_json(names), (json.dumps(values, separators=(",", ":")),))]
+    return [
+        (
+            _sqlite_insert_values(names, len(chunk)),
+            tuple(value for row in chunk for value in row),
+        )
+        for chunk in (
+            values[start : start + _SQLITE_CHUNK] for start in range(0, len(values), _SQLITE_CHUNK)
+        )
+    ]
 
 
 @functools.lru_cache(maxsize=64)

@@ -14,6 +14,7 @@ from gateway.deps import RuntimeDep, SessionDep, TenantDep
 from gateway.invocations import repository
 from gateway.invocations.schemas import InvocationOut
 from gateway.invocations.service import to_out
+from gateway.invocations.sqlite_sink import SqliteLogSink
 from gateway.invocations.writer import STATE_KEY, InvocationLogWriter, flush_log
 from gateway.kit.errors import NotFound
 from gateway.kit.pagination import Page, PageParams, make_page, page_params
@@ -27,7 +28,7 @@ async def log_writer_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Runs inside the app lifespan (the runtime exists): start the log writer, and write
     everything it still holds before the engine is disposed."""
     runtime: Runtime = app.state.runtime
-    writer = InvocationLogWriter(runtime.engine)
+    writer = InvocationLogWriter(runtime.engine, sink=SqliteLogSink.for_engine(runtime.engine))
     runtime.extras[STATE_KEY] = writer
     try:
         yield

@@ -3,7 +3,9 @@
     invoke ─add(row)─► pending ──(window elapsed, or max_batch waiting)──► flush task
       │                                                                     │
       └─ answers the caller at once                  INSERT … VALUES (…), (…); COMMIT
-                                                     (one batch in flight at a time)
+                                                     (one batch in flight at a time; on a
+                                                     SQLite file, on the writer's own
+                                                     connection: ``sqlite_sink``)
     GET /v1/invocations[/{id}] ─flush()─► waits until every row added before it is written
 
 An invocation's row is written after its response: the caller has the call's result in hand,
@@ -37,6 +39,7 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.invocations import repository
+from gateway.invocations.sqlite_sink import SqliteLogSink
 from gateway.kit.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -54,8 +57,11 @@ class InvocationLogWriter:
         max_pending: int = 20_000,
         retry_seconds: float = 1.0,
         timeout_seconds: float = 10.0,
+        sink: SqliteLogSink | None = None,
     ) -> None:
         self._engine = engine
+        #: SQLite: the writer's own connection (``sqlite_sink``); else the engine's pool.
+        self._sink = sink
         self._window = window_seconds
         self._max_batch = max_batch
         self._max_pending = max_pending
@@ -118,6 +124,8 @@ class InvocationLogWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._sink is not None:
+            await self._sink.close()
 
     def _start(self) -> None:
         if self._timer is not None:
@@ -132,8 +140,12 @@ class InvocationLogWriter:
         """Write one batch; True when it failed (its rows are queued again)."""
         failed = False
         try:
-            async with asyncio.timeout(self._timeout), self._engine.begin() as conn:
-                await repository.insert_many(conn, batch)
+            async with asyncio.timeout(self._timeout):
+                if self._sink is not None:
+                    await self._sink.insert(batch)
+                else:
+                    async with self._engine.begin() as conn:
+                        await repository.insert_many(conn, batch)
         except Exception as exc:
             failed = True
             self._pending[:0] = batch
