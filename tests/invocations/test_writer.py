@@ -313,6 +313,50 @@ async def test_a_failed_sink_batch_is_kept_and_written_on_a_fresh_connection(
     await sink.close()  # closing again is harmless
 
 
+async def test_a_batch_held_by_another_writer_is_not_queued_again_on_every_retry(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Another process holds SQLite's write lock for longer than the writer waits: the writer
+    gives up on each attempt and retries. An attempt given up while queued behind the one still
+    waiting for the lock is cancelled, not run late, once per attempt, after the lock is
+    released."""
+    local = _private_sqlite(settings, tmp_path)
+    engine = create_engine(local)
+    sink = SqliteLogSink.for_engine(engine)
+    assert sink is not None
+    runs = 0
+    run = sink._run
+
+    def counted(statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        nonlocal runs
+        runs += 1
+        run(statements)
+
+    sink._run = counted  # type: ignore[method-assign]
+    writer = InvocationLogWriter(
+        engine, window_seconds=60, retry_seconds=0.01, timeout_seconds=0.1, sink=sink
+    )
+    try:
+        await upgrade(engine, local)
+        other = sqlite3.connect(tmp_path / "log.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        row = _log_row("ten_local")
+        writer.add(row)
+        for _ in range(8):  # eight attempts, each given up after 0.1 s
+            await writer.flush()
+        assert writer.pending == 1
+        other.execute("COMMIT")
+        other.close()
+        async with asyncio.timeout(10):
+            while writer.pending:
+                await writer.flush()
+        assert await _count(engine, row["id"]) == 1
+        assert runs <= 2  # the batch that waited for the lock, then at most one retry
+    finally:
+        await writer.close()
+        await engine.dispose()
+
+
 def _log_row(tenant_id: str) -> dict[str, Any]:
     return row_values(
         id=new_id("inv"),

@@ -9,7 +9,9 @@ a thread that owns its connection.
 Same database file, same statements (``repository.sqlite_batch``), same upsert: a batch whose
 commit outcome was unknown (a timeout) is simply written again. ``BEGIN IMMEDIATE`` takes the
 write lock up front and waits for it like every other connection (``busy_timeout``); a failed
-batch closes the connection, and the next batch opens a fresh one.
+batch closes the connection, and the next batch opens a fresh one. While one batch waits for
+the lock, a retry the writer gives up on is cancelled before it starts (``run_in_executor``
+chains the cancellation), so retries do not pile up behind it.
 
 Only a plain database file gets a sink (:meth:`SqliteLogSink.for_engine`): an in-memory database
 is private to its connection, and URI options are the engine's to interpret.
