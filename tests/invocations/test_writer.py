@@ -214,9 +214,7 @@ async def test_both_sqlite_batch_statements_store_the_same_rows(
 ) -> None:
     """SQLite gets one ``json_each`` document per batch, or ``VALUES`` chunks of 50 where it is
     older than 3.38: both checked on a SQLite database of their own, on either test tier."""
-    local = settings.model_copy(
-        update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/log.db", "data_dir": tmp_path}
-    )
+    local = _private_sqlite(settings, tmp_path)
     engine = create_engine(local)
     try:
         await upgrade(engine, local)
@@ -230,10 +228,28 @@ async def test_both_sqlite_batch_statements_store_the_same_rows(
         await engine.dispose()
 
 
-def _private_sqlite(settings: Settings, tmp_path: Path, name: str = "log.db") -> Settings:
+def _private_sqlite(settings: Settings, tmp_path: Path) -> Settings:
     return settings.model_copy(
-        update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/{name}", "data_dir": tmp_path}
+        update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/log.db", "data_dir": tmp_path}
     )
+
+
+@asynccontextmanager
+async def _private_log_db(
+    settings: Settings, tmp_path: Path, *, migrated: bool = True
+) -> AsyncIterator[tuple[AsyncEngine, SqliteLogSink]]:
+    """A SQLite database of the test's own (``tmp_path/log.db``), and its log sink."""
+    local = _private_sqlite(settings, tmp_path)
+    engine = create_engine(local)
+    sink = SqliteLogSink.for_engine(engine)
+    assert sink is not None
+    try:
+        if migrated:
+            await upgrade(engine, local)
+        yield engine, sink
+    finally:
+        await sink.close()
+        await engine.dispose()
 
 
 async def test_the_sqlite_sink_stores_rows_as_the_engine_does(
@@ -241,16 +257,8 @@ async def test_the_sqlite_sink_stores_rows_as_the_engine_does(
 ) -> None:
     """The writer's own SQLite connection stores what the engine would: every value, the same
     datetime text as the ORM, nothing twice when a batch is written again."""
-    local = _private_sqlite(settings, tmp_path)
-    engine = create_engine(local)
-    sink = SqliteLogSink.for_engine(engine)
-    assert sink is not None
-    try:
-        await upgrade(engine, local)
+    async with _private_log_db(settings, tmp_path) as (engine, sink):
         await _write_and_check(engine, "ten_local", sink.insert)
-    finally:
-        await sink.close()
-        await engine.dispose()
 
 
 async def test_only_a_sqlite_file_gets_a_sink(
@@ -268,12 +276,7 @@ async def test_only_a_sqlite_file_gets_a_sink(
 async def test_a_sink_batch_waits_for_another_writer_then_commits(
     settings: Settings, tmp_path: Path
 ) -> None:
-    local = _private_sqlite(settings, tmp_path)
-    engine = create_engine(local)
-    sink = SqliteLogSink.for_engine(engine)
-    assert sink is not None
-    try:
-        await upgrade(engine, local)
+    async with _private_log_db(settings, tmp_path) as (engine, sink):
         other = sqlite3.connect(tmp_path / "log.db", isolation_level=None, check_same_thread=False)
         other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
         timer = threading.Timer(0.3, other.execute, ("COMMIT",))
@@ -283,34 +286,25 @@ async def test_a_sink_batch_waits_for_another_writer_then_commits(
         timer.join()
         other.close()
         assert await _count(engine, row["id"]) == 1
-    finally:
-        await sink.close()
-        await engine.dispose()
 
 
 async def test_a_failed_sink_batch_is_kept_and_written_on_a_fresh_connection(
     settings: Settings, tmp_path: Path
 ) -> None:
-    local = _private_sqlite(settings, tmp_path)
-    engine = create_engine(local)
-    sink = SqliteLogSink.for_engine(engine)
-    assert sink is not None
-    writer = InvocationLogWriter(engine, window_seconds=60, retry_seconds=60, sink=sink)
-    try:
+    async with _private_log_db(settings, tmp_path, migrated=False) as (engine, sink):
+        writer = InvocationLogWriter(engine, window_seconds=60, retry_seconds=60, sink=sink)
         row = _log_row("ten_local")
         writer.add(row)
         await writer.flush()  # no table yet: the batch fails and is kept
         assert writer.pending == 1
-        await upgrade(engine, local)
+        await upgrade(engine, _private_sqlite(settings, tmp_path))
         await writer.flush()
         assert writer.pending == 0
         assert await _count(engine, row["id"]) == 1
-    finally:
         await writer.close()
-        await engine.dispose()
-    with pytest.raises(RuntimeError):  # closed with the writer: its thread is gone
-        await sink.insert([_log_row("ten_local")])
-    await sink.close()  # closing again is harmless
+        with pytest.raises(RuntimeError):  # closed with the writer: its thread is gone
+            await sink.insert([_log_row("ten_local")])
+    # (and closed again on the way out: harmless)
 
 
 async def test_a_batch_held_by_another_writer_is_not_queued_again_on_every_retry(
@@ -320,24 +314,19 @@ async def test_a_batch_held_by_another_writer_is_not_queued_again_on_every_retry
     gives up on each attempt and retries. An attempt given up while queued behind the one still
     waiting for the lock is cancelled, not run late, once per attempt, after the lock is
     released."""
-    local = _private_sqlite(settings, tmp_path)
-    engine = create_engine(local)
-    sink = SqliteLogSink.for_engine(engine)
-    assert sink is not None
-    runs = 0
-    run = sink._run
+    async with _private_log_db(settings, tmp_path) as (engine, sink):
+        runs = 0
+        run = sink._run
 
-    def counted(statements: list[tuple[str, tuple[Any, ...]]]) -> None:
-        nonlocal runs
-        runs += 1
-        run(statements)
+        def counted(statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+            nonlocal runs
+            runs += 1
+            run(statements)
 
-    sink._run = counted  # type: ignore[method-assign]
-    writer = InvocationLogWriter(
-        engine, window_seconds=60, retry_seconds=0.01, timeout_seconds=0.1, sink=sink
-    )
-    try:
-        await upgrade(engine, local)
+        sink._run = counted  # type: ignore[method-assign]
+        writer = InvocationLogWriter(
+            engine, window_seconds=60, retry_seconds=0.01, timeout_seconds=0.1, sink=sink
+        )
         other = sqlite3.connect(tmp_path / "log.db", isolation_level=None, check_same_thread=False)
         other.execute("BEGIN IMMEDIATE")
         row = _log_row("ten_local")
@@ -352,9 +341,7 @@ async def test_a_batch_held_by_another_writer_is_not_queued_again_on_every_retry
                 await writer.flush()
         assert await _count(engine, row["id"]) == 1
         assert runs <= 2  # the batch that waited for the lock, then at most one retry
-    finally:
         await writer.close()
-        await engine.dispose()
 
 
 def _log_row(tenant_id: str) -> dict[str, Any]:
