@@ -77,9 +77,9 @@ class SqliteLogSink:
             raise
 
     def _connect(self) -> sqlite3.Connection:
+        # ``timeout`` is SQLite's busy timeout: wait for another writer's lock, as the engine does
         conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         try:
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
             conn.execute("PRAGMA synchronous=NORMAL")
         except BaseException:
             conn.close()
